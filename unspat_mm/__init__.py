@@ -1,0 +1,12 @@
+"""unspat-mm: UNSPAT video human mesh recovery as an OpenMMLab (mmpose) plugin.
+
+Importing the package makes mmpose/mmdet importable under mmcv-lite (see
+:mod:`unspat_mm.compat.mmcv_ops`) and registers every component under the
+``unspat_mm`` scope.
+"""
+from .compat import install_mmcv_ops_standin
+from .version import __version__
+
+install_mmcv_ops_standin()
+
+__all__ = ['__version__']
