@@ -1,3 +1,7 @@
+# mmpose's models are the parent scope of ours (ResNet, mmpose's losses, ...):
+# import them so that names we do not define resolve there.
+import mmpose.models  # noqa: F401
+
 from .backbones import *  # noqa: F401,F403
 from .body import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
