@@ -144,6 +144,13 @@ class _StandInOpsModule(types.ModuleType):
         setattr(self, name, value)
         return value
 
+    def __setattr__(self, name: str, value):
+        # `import mmcv.ops.nms` binds the submodule on its parent; as in real
+        # mmcv, the name must stay the function.
+        if name in _PROVIDED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
 
 class _StandInOpsFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
