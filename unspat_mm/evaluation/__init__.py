@@ -1,0 +1,8 @@
+from .functional import (accel_error, accel_keep_mask, mpjpe, mpvpe, pa_mpjpe, procrustes_align,
+                         root_align)
+from .metrics import MeshMetric
+
+__all__ = [
+    'mpjpe', 'pa_mpjpe', 'mpvpe', 'accel_error', 'accel_keep_mask', 'procrustes_align',
+    'root_align', 'MeshMetric'
+]
