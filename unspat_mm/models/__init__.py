@@ -2,7 +2,6 @@
 # import them so that names we do not define resolve there.
 import mmpose.models  # noqa: F401
 
-from .backbones import *  # noqa: F401,F403
 from .body import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
 from .estimators import *  # noqa: F401,F403

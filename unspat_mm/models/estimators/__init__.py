@@ -1,0 +1,3 @@
+from .unspat import UNSPAT
+
+__all__ = ['UNSPAT']

@@ -1,0 +1,162 @@
+"""Spatial Alignment Module (SAM), UNSPAT paper §3.1, eq. 1.
+
+For every adjacent frame, SAM predicts a scale-and-translation affine warp
+``A = [[s, 0, tx], [0, s, ty]]`` that aligns it to the current (middle) frame,
+from the visual similarity of the two feature maps, and warps it bilinearly.
+
+Coordinate convention (the one of ``F.affine_grid``/``F.grid_sample`` with
+``align_corners=False``): positions are normalised so that the feature map
+spans [-1, 1] along x (width) and y (height); cell ``i`` of ``W`` has its
+centre at ``(2 i + 1) / W - 1``, so one cell is ``2 / W`` wide. The warped map
+at output position ``p`` samples the input at ``s * p + (tx, ty)``. Hence if
+the adjacent frame shows the content ``k`` cells further right than the
+current frame (``adj[..., x] == cur[..., x - k]``), the aligning parameters
+are ``s = 1, tx = +2 k / W``; ``s > 1`` zooms out (content shrinks). Positions
+sampled outside the map read zeros (``padding_mode='zeros'``).
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange, repeat
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from unspat_mm.registry import MODELS
+
+
+def make_sampling_grid(params: Tensor, size: Tuple[int, int]) -> Tensor:
+    """The ``F.affine_grid`` grid of ``A = [[s, 0, tx], [0, s, ty]]``.
+
+    Built from the exact cell centres ``(2 i + 1) / W - 1`` rather than by
+    ``F.affine_grid`` itself, whose ``linspace`` rounding makes the identity
+    warp differ from the input by ~3e-6 at 16x16; with these centres the
+    identity is bit-exact for power-of-two sizes (8x8 in the paper).
+
+    Args:
+        params: (N, 3) warp parameters (s, tx, ty), translations normalised.
+        size: (H, W) of the output map.
+
+    Returns:
+        (N, H, W, 2) sampling grid (x, y) for ``F.grid_sample``.
+    """
+    h, w = size
+    xs = (2 * torch.arange(w, device=params.device, dtype=params.dtype) + 1) / w - 1
+    ys = (2 * torch.arange(h, device=params.device, dtype=params.dtype) + 1) / h - 1
+    base = torch.stack(torch.meshgrid(xs, ys, indexing='xy'), dim=-1)  # (H, W, 2)
+    scale = rearrange(params[:, 0], 'n -> n 1 1 1')
+    shift = rearrange(params[:, 1:], 'n xy -> n 1 1 xy')
+    return scale * base + shift
+
+
+def warp_features(feats: Tensor, params: Tensor, padding_mode: str = 'zeros') -> Tensor:
+    """Warp (N, C, H, W) feature maps by (N, 3) parameters (s, tx, ty).
+
+    Bilinear, ``align_corners=False``; see the module docstring for the sign
+    of the translation. Differentiable in ``feats`` and ``params``.
+    """
+    if params.shape != (feats.shape[0], 3):
+        raise ValueError(f'params must be ({feats.shape[0]}, 3) = (s, tx, ty) per map, '
+                         f'got {tuple(params.shape)}')
+    grid = make_sampling_grid(params.to(feats.dtype), feats.shape[-2:])
+    return F.grid_sample(feats, grid, mode='bilinear', padding_mode=padding_mode,
+                         align_corners=False)
+
+
+@MODELS.register_module()
+class SpatialAlignment(BaseModule):
+    """SAM: align each adjacent frame of a clip to its middle frame.
+
+    ``g(x_cur, x_adj)``: cosine similarity (dot product of channel-normalised
+    features) between every current position and the adjacent positions within
+    ``max_displacement`` cells (a local correlation volume: a global per-position
+    dot product would not tell the direction of motion), flattened, then
+    FC -> ReLU -> FC to ``(log s, tx, ty)``. The last FC is zero-initialised so
+    SAM starts as the identity warp (s = 1, tx = ty = 0).
+
+    Args:
+        in_channels: C of the features.
+        feat_size: (H, W) of the features (the FC input size depends on it).
+        max_displacement: correlation radius k in cells ((2k+1)^2 offsets).
+        hidden_channels: width of the hidden FC layer.
+        padding_mode: ``F.grid_sample`` padding for positions warped from
+            outside the map ('zeros', 'border' or 'reflection').
+    """
+
+    def __init__(self, in_channels: int, feat_size: Sequence[int] = (8, 8),
+                 max_displacement: int = 2, hidden_channels: int = 256,
+                 padding_mode: str = 'zeros', init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        if max_displacement < 0:
+            raise ValueError(f'max_displacement must be >= 0, got {max_displacement}')
+        self.in_channels = in_channels
+        self.feat_size = tuple(feat_size)
+        self.max_displacement = max_displacement
+        self.padding_mode = padding_mode
+        num_offsets = (2 * max_displacement + 1)**2
+        self.fc1 = nn.Linear(num_offsets * self.feat_size[0] * self.feat_size[1],
+                             hidden_channels)
+        self.fc2 = nn.Linear(hidden_channels, 3)
+        # Identity at initialisation: log s = 0, tx = ty = 0.
+        nn.init.zeros_(self.fc2.weight)
+        nn.init.zeros_(self.fc2.bias)
+
+    def correlation(self, current: Tensor, adjacent: Tensor) -> Tensor:
+        """Local correlation volume.
+
+        Args:
+            current, adjacent: (N, C, H, W) feature maps.
+
+        Returns:
+            (N, D, H, W) cosine similarities, ``D = (2k+1)^2`` offsets
+            (dy, dx) in row-major order; offsets outside the map give 0.
+        """
+        k = self.max_displacement
+        cur = F.normalize(current, dim=1)
+        adj = F.normalize(adjacent, dim=1)
+        patches = F.unfold(adj, kernel_size=2 * k + 1, padding=k)
+        patches = rearrange(patches, 'n (c d) (h w) -> n c d h w', c=adj.shape[1],
+                            h=adj.shape[2])
+        return torch.einsum('ncdhw,nchw->ndhw', patches, cur)
+
+    def predict_params(self, current: Tensor, adjacent: Tensor) -> Tensor:
+        """(N, C, H, W) x 2 -> (N, 3) parameters (s, tx, ty) aligning
+        ``adjacent`` to ``current`` (s > 0 through a log-scale output)."""
+        if tuple(current.shape[-2:]) != self.feat_size:
+            raise ValueError(f'SpatialAlignment was built for {self.feat_size} feature maps '
+                             f'but got {tuple(current.shape[-2:])}; set feat_size to the '
+                             'backbone output size (input size / stride)')
+        corr = rearrange(self.correlation(current, adjacent), 'n d h w -> n (d h w)')
+        raw = self.fc2(F.relu(self.fc1(corr)))
+        return torch.cat([raw[:, :1].exp(), raw[:, 1:]], dim=1)
+
+    def forward(self, feats: Tensor, mid_index: Optional[int] = None
+                ) -> Tuple[Tensor, Tensor]:
+        """Align every frame of a clip to its middle frame.
+
+        Args:
+            feats: (B, T, C, H, W) per-frame features.
+            mid_index: the current frame, default ``T // 2``.
+
+        Returns:
+            tuple: aligned features (B, T, C, H, W) (the middle frame passes
+            through untouched) and parameters (B, T, 3) as (s, tx, ty), the
+            middle frame's being exactly (1, 0, 0).
+        """
+        b, t = feats.shape[:2]
+        mid = t // 2 if mid_index is None else mid_index
+        identity = feats.new_tensor([1., 0., 0.])
+        if t == 1:
+            return feats, repeat(identity, 'p -> b 1 p', b=b)
+        others = [i for i in range(t) if i != mid]
+        adjacent = rearrange(feats[:, others], 'b t c h w -> (b t) c h w')
+        current = repeat(feats[:, mid], 'b c h w -> (b t) c h w', t=len(others))
+        params = self.predict_params(current, adjacent)
+        warped = warp_features(adjacent, params, self.padding_mode)
+        warped = rearrange(warped, '(b t) c h w -> b t c h w', b=b)
+        params = rearrange(params, '(b t) p -> b t p', b=b)
+        aligned = torch.cat([warped[:, :mid], feats[:, mid:mid + 1], warped[:, mid:]], dim=1)
+        params = torch.cat(
+            [params[:, :mid], repeat(identity, 'p -> b 1 p', b=b), params[:, mid:]], dim=1)
+        return aligned, params
