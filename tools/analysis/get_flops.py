@@ -82,9 +82,9 @@ def ensure_body_model(cfg: Config) -> None:
     body = cfg.model.head.body_model
     model_dir = body.get('model_dir', '')
     if not any(osp.exists(osp.join(model_dir, f'SMPL_NEUTRAL.{ext}')) for ext in ('npz', 'pkl')):
-        from unspat_mm.models.body.standin import write_standin_body_model
+        from unspat_mm.models.body.standin import make_standin_files
         tmp = tempfile.mkdtemp(prefix='unspat_standin_')
-        write_standin_body_model(tmp)
+        make_standin_files(tmp)
         body.model_dir = tmp
         print(f'(no SMPL in {model_dir!r}: counting with the stand-in body model, which has '
               "SMPL's exact array sizes)")

@@ -18,6 +18,7 @@ model = dict(
         feat_size=(8, 8),
         num_layers=3,
         num_heads=8,
+        ffn_ratio=3.0,  # not given in the paper; see README "Parameters and FLOPs"
         attention='space2batch',
         use_sam=True,
         use_uncertainty=True),
@@ -27,5 +28,5 @@ model = dict(
         body_model=dict(type='SMPLBodyModel', model_dir=body_model_dir),
         deconv_channels=(256, 256, 256),
         depth_bins=64,
-        fc_channels=(1024, 1024)),
+        fc_channels=()),  # "linear layers ... after global average pooling" (§3.2)
 )

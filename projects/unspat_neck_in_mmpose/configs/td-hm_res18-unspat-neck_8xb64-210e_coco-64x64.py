@@ -10,7 +10,14 @@ _base_ = [
         '.mim', 'configs', 'body_2d_keypoint', 'topdown_heatmap', 'coco',
         'td-hm_res50_8xb64-210e_coco-256x192.py')
 ]
-custom_imports = dict(imports=['unspat_mm'], allow_failed_imports=False)
+# unspat_mm's registries are children of mmpose's, so every mmpose name of the
+# base resolves under scope 'unspat_mm' once its module is imported (a child
+# registry does not import its parent's modules: hence mmpose.engine.hooks for
+# the base's PoseVisualizationHook). Why not stay in scope 'mmpose': there the
+# runner's log processor and visualizer are looked up in registries that first
+# import mmpose.visualization, which needs torchvision.
+custom_imports = dict(imports=['unspat_mm', 'mmpose.engine.hooks'], allow_failed_imports=False)
+default_scope = 'unspat_mm'
 
 # Clip length T. The estimator sees N = B * T images per batch; the neck reads
 # every num_frames consecutive images as one clip (middle frame T // 2) and

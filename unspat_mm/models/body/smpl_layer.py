@@ -27,10 +27,10 @@ from .standin import STANDIN_H36M_FILE, STANDIN_MODEL_FILE
 NUM_VERTICES, NUM_FACES = 6890, 13776
 DEFAULT_H36M_REGRESSOR = 'J_regressor_h36m.npy'
 GENDERS = ('neutral', 'male', 'female')
-_GET_SMPL = ('Get SMPL from https://smpl.is.tue.mpg.de (free research licence) and convert '
-             'the .pkl once with `python tools/convert_smpl_pkl.py SMPL_{G}.pkl {d}/SMPL_{G}.npz`, '
-             'or, for tests and demos only, generate the stand-in mannequin (not SMPL) with '
-             '`python tools/make_body_model.py {d}`.')
+_GET_SMPL = ('Get SMPL from https://smpl.is.tue.mpg.de (free research licence) and convert the '
+             '.pkl once with `python tools/convert_smpl_pkl.py SMPL_{G}.pkl {d}/SMPL_{G}.npz`, '
+             'or, for tests and demos only, generate the neutral stand-in mannequin (not SMPL) '
+             'with `python tools/make_body_model.py {d}`.')
 # key: (shape with None = any size >= 10, dtype kind)
 _LAYOUT = {
     'v_template': ((NUM_VERTICES, 3), 'f'),
@@ -63,9 +63,8 @@ def validate_body_model_arrays(arrays, source='body model'):
         ok = value.ndim == len(shape) and all(
             s is None and n >= 10 or n == s for n, s in zip(value.shape, shape))
         if not ok:
-            want = tuple('>=10' if s is None else s for s in shape)
-            raise ValueError(f'{source}: `{key}` has shape {value.shape}, expected '
-                             f'{want}'.replace("'", ''))
+            want = ', '.join('>=10' if s is None else str(s) for s in shape)
+            raise ValueError(f'{source}: `{key}` has shape {value.shape}, expected ({want})')
         if kinds == 'f' and not np.isfinite(value).all():
             raise ValueError(f'{source}: `{key}` holds NaN or inf values')
         out[key] = value

@@ -19,8 +19,10 @@ its left side is at +x; T-pose; pelvis at (0, -0.22, 0.02) as in SMPL):
 - ``shapedirs`` (6890, 3, 10) float64, per unit beta: beta0 height (+5 cm), beta1 girth,
   beta2..9 smaller: limb length, shoulder width, hip width, head size, belly, torso length,
   limb thickness, chest depth. Joints follow through ``J_regressor``.
-- ``posedirs`` (6890, 3, 207) float64: small bulges (at most ~1 cm per unit of SMPL's pose
-  feature R - I) of the vertices shared by a joint and its parent, along the surface normal.
+- ``posedirs`` (6890, 3, 207) float64: small bulges along the ring normal of the vertices
+  shared by a joint and its parent (each coefficient at most 5 mm per unit of an entry of
+  SMPL's pose feature R - I; under 1 cm for 0.5 rad random poses), so that pose blend
+  shapes take part in every test.
 - ``kintree_table`` (2, 24) int64: row 0 the parents with the root as 2**32 - 1, row 1 0..23.
 
 plus a (17, 6890) Human3.6M regressor whose rows follow ``skeleton.H36M_JOINT_NAMES``.
@@ -49,7 +51,7 @@ _LEFT = {'hip': (.07, -.31, .02), 'knee': (.10, -.69, .015), 'ankle': (.09, -1.0
          'foot': (.12, -1.145, .10), 'collar': (.078, .195, -.005), 'shoulder': (.172, .23, -.02),
          'elbow': (.435, .22, -.04), 'wrist': (.682, .223, -.04), 'hand': (.768, .222, -.05),
          'hand_tip': (.87, .222, -.05), 'toe': (.13, -1.152, .168)}
-_CENTRE_H36M = {'pelvis': (0., -.225, .02), 'spine': (0., 0., .005), 'thorax': (0., .24, 0.),
+_CENTRE_H36M = {'pelvis': (0., -.225, .02), 'spine': (0., 0., .005), 'thorax': (0., .265, -.005),
                 'neck_nose': (0., .43, .08), 'head_top': (0., .50, .03)}
 _LEFT_H36M = {'hip': (.085, -.32, .02), 'knee': (.10, -.70, .02), 'ankle': (.09, -1.095, -.03),
               'shoulder': (.165, .235, -.02), 'elbow': (.44, .22, -.04), 'wrist': (.69, .222, -.04)}
@@ -85,25 +87,31 @@ _TORSO = [(-.345, .06, .07, .02, 0), (-.33, .085, .12, .02, 0), (-.30, .10, .155
           (.21, .09, .185, 0, 0), (.245, .075, .15, -.005, 0), (.265, .06, .08, -.01, 0),
           (.28, .055, .058, -.01, 0), (.33, .058, .055, 0, 0), (.37, .08, .065, .02, 0)
           ] + [(y, .095 * s, .078 * s, .025, 0) for y, s in zip(_HEAD_Y, _HEAD_S)]
-_ARM = [(.07, .035, .035, .20, -.005), (.10, .05, .05, .205, -.01), (.172, .058, .058, .23, -.02),
-        (.25, .05, .05, .225, -.025), (.40, .042, .042, .22, -.035), (.435, .038, .04, .22, -.04),
-        (.50, .04, .042, .221, -.04), (.65, .028, .033, .223, -.04), (.682, .025, .032, .223, -.04),
-        (.72, .018, .045, .223, -.045), (.768, .017, .046, .222, -.05),
-        (.82, .013, .038, .222, -.05), (.855, .01, .025, .222, -.05), (.866, .006, .012, .222, -.05)]
+_ARM = [(.07, .035, .035, .20, -.005), (.10, .05, .05, .205, -.01),
+        (.172, .058, .058, .23, -.02), (.25, .05, .05, .225, -.025),
+        (.40, .042, .042, .22, -.035), (.435, .038, .04, .22, -.04),
+        (.50, .04, .042, .221, -.04), (.65, .028, .033, .223, -.04),
+        (.682, .025, .032, .223, -.04), (.72, .018, .045, .223, -.045),
+        (.768, .017, .046, .222, -.05), (.82, .013, .038, .222, -.05),
+        (.855, .01, .025, .222, -.05), (.866, .006, .012, .222, -.05)]
 _LEG = [(-.26, .05, .05, .072, .02), (-.31, .07, .09, .075, .02), (-.40, .068, .085, .085, .02),
-        (-.60, .06, .065, .097, .018), (-.69, .052, .055, .10, .015), (-.80, .055, .06, .098, -.005),
-        (-1.00, .038, .04, .092, -.02), (-1.09, .035, .038, .09, -.03), (-1.12, .025, .03, .09, -.03)]
+        (-.60, .06, .065, .097, .018), (-.69, .052, .055, .10, .015),
+        (-.80, .055, .06, .098, -.005), (-1.00, .038, .04, .092, -.02),
+        (-1.09, .035, .038, .09, -.03), (-1.12, .025, .03, .09, -.03)]
 _FOOT = [(-.07, .025, .025, .09, -1.135), (-.05, .035, .035, .092, -1.13),
          (-.03, .038, .045, .093, -1.12), (.03, .042, .035, .105, -1.13),
-         (.10, .048, .025, .12, -1.145), (.14, .042, .02, .125, -1.15), (.16, .025, .015, .128, -1.152)]
-# name: (axis, e_u, e_v, keys, rings, segments, start pole, end pole, joints moving it)
+         (.10, .048, .025, .12, -1.145), (.14, .042, .02, .125, -1.15),
+         (.16, .025, .015, .128, -1.152)]
+# name: (axis, e_u, e_v, keys, rings, segments, start pole, end pole), joints that move it.
 # Vertices: sum(rings * segments + 2) = 2162 + 2 * (1202 + 962 + 200) = 6890.
 _PARTS = {
-    'torso': (1, 2, 0, _TORSO, 45, 48, (0., -.36, .02), HEAD_TOP,
+    'torso': ((1, 2, 0, _TORSO, 45, 48, (0., -.36, .02), HEAD_TOP),
               (0, 1, 2, 3, 6, 9, 12, 13, 14, 15, 16, 17)),
-    'left_arm': (0, 1, 2, _ARM, 50, 24, (.06, .20, -.005), _LEFT['hand_tip'], (9, 13, 16, 18, 20, 22)),
-    'left_leg': (1, 0, 2, _LEG, 30, 32, (.072, -.25, .02), (.09, -1.13, -.03), (0, 1, 4, 7, 10)),
-    'left_foot': (2, 0, 1, _FOOT, 11, 18, (.09, -1.135, -.078), _LEFT['toe'], (7, 10)),
+    'left_arm': ((0, 1, 2, _ARM, 50, 24, (.06, .20, -.005), _LEFT['hand_tip']),
+                 (9, 13, 16, 18, 20, 22)),
+    'left_leg': ((1, 0, 2, _LEG, 30, 32, (.072, -.25, .02), (.09, -1.13, -.03)),
+                 (0, 1, 4, 7, 10)),
+    'left_foot': ((2, 0, 1, _FOOT, 11, 18, (.09, -1.135, -.078), _LEFT['toe']), (7, 10)),
 }
 _ORDER = ('torso', 'left_arm', 'left_leg', 'left_foot', 'right_arm', 'right_leg', 'right_foot')
 _BRIDGES = (('torso', 'left_arm'), ('torso', 'right_arm'), ('torso', 'left_leg'),
@@ -130,22 +138,23 @@ def _tube(axis, e_u, e_v, keys, rings, segs, start, end):
     k = np.arange(segs)
     k1, last = (k + 1) % segs, (rings - 1) * segs
     pole_s, pole_e = np.full(segs, rings * segs), np.full(segs, rings * segs + 1)
-    faces = np.concatenate([rearrange(quads, 't n m c -> (n m t) c'),
-                            np.stack([pole_s, k1, k], -1), np.stack([pole_e, last + k, last + k1], -1)])
+    caps = [np.stack([pole_s, k1, k], -1), np.stack([pole_e, last + k, last + k1], -1)]
+    faces = np.concatenate([rearrange(quads, 't n m c -> (n m t) c')] + caps)
     return verts, faces, centre_of
 
 
 def _mirrored(part):
     verts, faces, centres, joints = part
     flip = np.array([-1., 1., 1.])
-    return verts * flip, faces[:, ::-1].copy(), centres * flip, tuple(_FLIP.get(j, j) for j in joints)
+    joints = tuple(_FLIP.get(j, j) for j in joints)
+    return verts * flip, faces[:, ::-1].copy(), centres * flip, joints
 
 
 def _build_mesh():
     """Vertices, faces, ring centre per vertex, part id per vertex, joints allowed per part."""
     parts = {}
-    for name, spec in _PARTS.items():
-        parts[name] = _tube(*spec[:-1]) + (spec[-1], )
+    for name, (spec, joints) in _PARTS.items():
+        parts[name] = _tube(*spec) + (joints, )
         if name.startswith('left_'):
             parts['right_' + name[5:]] = _mirrored(parts[name])
     offsets = np.cumsum([0] + [len(parts[n][0]) for n in _ORDER])
@@ -233,12 +242,12 @@ def _smoothstep(x, lo, hi):
 
 def _shape_dirs(verts, centres, part_id, rng):
     """(V, 3, 10) displacement (metres) per unit beta."""
-    x, y, z = verts.T
+    x, y = verts[:, 0], verts[:, 1]
     radial = verts - centres
     side = np.sign(x)
     torso, arm, leg = part_id == 0, np.isin(part_id, (1, 4)), np.isin(part_id, (2, 5))
     lower = np.isin(part_id, (2, 3, 5, 6))
-    ey = np.array([0., 1., 0.])
+    ey = _E[1]
     dirs = np.zeros((len(verts), 3, NUM_BETAS))
     dirs[..., 0] = .03 * (verts - DESIGN_JOINTS[0]) * np.array([.3, 1., .3])
     girth = np.select([torso, arm, leg], [np.interp(y, [.26, .36], [.10, .02]), .06, .07], .02)
@@ -246,9 +255,10 @@ def _shape_dirs(verts, centres, part_id, rng):
     dirs[..., 2] = (arm * np.clip(np.abs(x) - .172, 0, None) * side)[:, None] * _E[0] - (
         lower * np.clip(-.31 - y, 0, None))[:, None] * ey
     torso_band = torso * _smoothstep(np.abs(x), .05, .18)
-    dirs[..., 3] = ((arm + torso_band * _smoothstep(y, .08, .18) * (1 - _smoothstep(y, .26, .32)))
-                    * side)[:, None] * _E[0] * .4
-    dirs[..., 4] = ((lower + torso_band * (1 - _smoothstep(y, -.2, -.1))) * side)[:, None] * _E[0] * .3
+    shoulders = torso_band * _smoothstep(y, .08, .18) * (1 - _smoothstep(y, .26, .32))
+    dirs[..., 3] = ((arm + shoulders) * side)[:, None] * _E[0] * .4
+    hips = torso_band * (1 - _smoothstep(y, -.2, -.1))
+    dirs[..., 4] = ((lower + hips) * side)[:, None] * _E[0] * .3
     dirs[..., 5] = (torso * _smoothstep(y, .34, .40))[:, None] * (verts - (0., .445, .025))
     belly = torso * np.clip(radial[:, 2], 0, None) * np.exp(-.5 * ((y + .05) / .1)**2)
     dirs[..., 6] = belly[:, None] * _E[2]

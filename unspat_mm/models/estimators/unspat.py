@@ -43,6 +43,8 @@ class UNSPAT(BaseModel):
 
     def __init__(self, backbone: Optional[dict], neck: dict, head: dict,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
+        if isinstance(data_preprocessor, dict):  # resolve in our scope, whatever the default
+            data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         _check_local_init(backbone)
         self.backbone = MODELS.build(backbone) if backbone is not None else None

@@ -140,13 +140,27 @@ class IKMeshHead(BaseModule):
         camera = torch.cat([F.softplus(raw_camera[:, :1]), raw_camera[:, 1:]], dim=1)
         sigma = torch.sigmoid(self.sigma_fc(pooled)) + 1e-4
 
-        rest = self.body_model.rest_joints29(betas)
-        rotmats, theta = twist_swing_ik(keypoints3d, twist, rest)
-        body = self.body_model(rotmats, betas)
         return dict(keypoints3d=keypoints3d,
                     keypoints2d=semi_perspective_projection(keypoints3d, camera, self.focal),
-                    sigma=sigma, twist=twist, betas=betas, camera=camera, rotmats=rotmats,
-                    theta=theta, **body)
+                    sigma=sigma, twist=twist, betas=betas, camera=camera,
+                    **self.mesh_from_keypoints(keypoints3d, twist, betas))
+
+    def mesh_from_keypoints(self, keypoints3d: Tensor, twist: Tensor,
+                            betas: Tensor) -> Dict[str, Tensor]:
+        """Twist-swing IK on the rest skeleton of ``betas``, then the body model.
+
+        Args:
+            keypoints3d: (B, 29, 3) root-relative keypoints, metres.
+            twist: (B, 23, 2) (cos, sin) of the twist angles.
+            betas: (B, 10) shape coefficients.
+
+        Returns:
+            dict: ``rotmats`` (B, 24, 3, 3), ``theta`` (B, 72) and the body model's
+            ``vertices``/``joints24``/``joints29``/``joints17``/``joints14`` (metres).
+        """
+        rest = self.body_model.rest_joints29(betas)
+        rotmats, theta = twist_swing_ik(keypoints3d, twist, rest)
+        return dict(rotmats=rotmats, theta=theta, **self.body_model(rotmats, betas))
 
     def loss(self, outputs: Dict[str, Tensor], targets: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Eqs. 7-10 with per-sample validity.

@@ -75,7 +75,8 @@ class UncertaintyGuidedAttention(BaseModule):
         mask = None
         if attn_mask is not None:
             if attn_mask.dtype != torch.bool:
-                raise TypeError(f'attn_mask must be bool (True = may attend), got {attn_mask.dtype}')
+                raise TypeError('attn_mask must be bool (True = may attend), got '
+                                f'{attn_mask.dtype}')
             mask = torch.zeros(attn_mask.shape, dtype=dtype, device=attn_mask.device)
             mask = rearrange(mask.masked_fill(~attn_mask, float('-inf')), 'q k -> 1 1 q k')
         if key_penalty is not None:

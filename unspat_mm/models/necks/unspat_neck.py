@@ -5,7 +5,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from einops import reduce, rearrange, repeat
+from einops import reduce, rearrange
 from mmengine.model import BaseModule
 from torch import Tensor
 
@@ -99,7 +99,8 @@ class UNSPATNeck(BaseModule):
         if attention not in ATTENTION_MODES:
             raise ValueError(f'attention must be one of {ATTENTION_MODES}, got {attention!r}')
         if output_frames not in (None, 'middle', 'all'):
-            raise ValueError(f"output_frames must be 'middle', 'all' or None, got {output_frames!r}")
+            raise ValueError("output_frames must be 'middle', 'all' or None, got "
+                             f'{output_frames!r}')
         embed_dims = embed_dims or in_channels
         self.in_channels, self.embed_dims = in_channels, embed_dims
         self.num_frames, self.feat_size = num_frames, tuple(feat_size)
@@ -153,15 +154,16 @@ class UNSPATNeck(BaseModule):
         if self.attention == 'space2batch':
             u_seq = None if u is None else rearrange(u, 'b t h w -> (b h w) t')
             enc, maps = self.transformer(space2batch(x), u_seq, return_attn=return_attn)
-            maps = maps and [{k: rearrange(v, '(b h w) n q k -> b n q k h w', b=b, h=h, w=w)
-                              for k, v in m.items()} for m in maps]
+            if maps is not None:
+                maps = [{k: rearrange(v, '(b h w) n q k -> b n q k h w', b=b, h=h, w=w)
+                         for k, v in m.items()} for m in maps]
             return batch2space(enc, b, h, w), maps
         u_seq = None if u is None else rearrange(u, 'b t h w -> b (t h w)')
         enc, maps = self.transformer(rearrange(x, 'b t h w d -> b (t h w) d'), u_seq,
                                      return_attn=return_attn)
-        maps = maps and [{
-            k: rearrange(v, 'b n (tq hq wq) (tk hk wk) -> b n tq hq wq tk hk wk', tq=t, hq=h,
-                         tk=t, hk=h) for k, v in m.items()} for m in maps]
+        if maps is not None:
+            maps = [{k: rearrange(v, 'b n (tq hq wq) (tk hk wk) -> b n tq hq wq tk hk wk',
+                                  tq=t, hq=h, tk=t, hk=h) for k, v in m.items()} for m in maps]
         return rearrange(enc, 'b (t h w) d -> b t h w d', t=t, h=h), maps
 
     def forward_clip(self, feats: Tensor, return_attention: bool = False,
@@ -230,7 +232,7 @@ class UNSPATNeck(BaseModule):
             warnings.warn('UNSPATNeck got a tuple input in training: the uncertainty estimator\'s '
                           'BCE loss cannot reach the estimator this way, so U is untrained. Set '
                           'use_uncertainty=False, or use an estimator that calls the neck on a '
-                          '(B, T, C, H, W) clip and adds output.losses.')
+                          '(B, T, C, H, W) clip and adds output.losses (unspat_mm\'s UNSPAT).')
             self._warned_lost_loss = True
         feats = list(feats)
         feats[self.in_index] = out

@@ -1,0 +1,82 @@
+"""The estimator end to end: it trains (overfits two clips) and predicts."""
+import copy
+
+import torch
+from mmengine.config import Config
+from mmengine.structures import BaseDataElement
+
+from unspat_mm.models.utils import twist_angles_from_pose  # noqa: F401
+from unspat_mm.registry import MODELS
+
+
+def tiny_model_cfg(model_dir):
+    cfg = Config.fromfile('configs/_base_/models/unspat_tiny.py')
+    model = copy.deepcopy(cfg.model)
+    model.head.body_model.model_dir = model_dir
+    return model
+
+
+def two_clips(body_model, num_frames=8, size=128):
+    g = torch.Generator().manual_seed(3)
+    theta = (torch.rand(2, 72, generator=g) - 0.5) * 1.0
+    theta[:, :3] = torch.tensor([[3.1, 0.0, 0.0], [3.0, 0.5, 0.0]])  # upright in camera axes
+    betas = torch.randn(2, 10, generator=g) * 0.5
+    body = body_model(theta, betas)
+    keypoints3d = body['joints29'] - body['joints29'][:, :1]
+    inputs = [torch.rand(num_frames, 3, size, size, generator=g) * 255 for _ in range(2)]
+    samples = []
+    for i in range(2):
+        samples.append(BaseDataElement(
+            metainfo=dict(sequence_id=f'clip{i}', frame_index=num_frames // 2, valid=True),
+            keypoints3d=keypoints3d[i], keypoints3d_valid=torch.ones(29),
+            keypoints2d=keypoints3d[i, :, :2] * 0.45, keypoints2d_valid=torch.ones(29),
+            theta=theta[i], betas=betas[i], smpl_valid=torch.tensor(1.0)))
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def keypoint_error_mm(model, data):
+    model.eval()
+    with torch.no_grad():
+        batch = model.data_preprocessor(data)
+        out = model(batch['inputs'], mode='tensor')
+    gt = torch.stack([s.keypoints3d for s in data['data_samples']])
+    model.train()
+    return ((out['keypoints3d'] - gt).norm(dim=-1).mean() * 1000).item()
+
+
+def test_tiny_unspat_overfits_two_clips(standin_model_dir):
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg(standin_model_dir))
+    data = two_clips(model.head.body_model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    before = keypoint_error_mm(model, data)
+    for step in range(200):
+        losses = model(**model.data_preprocessor(data, training=True), mode='loss')
+        loss = sum(losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 25 == 24 and keypoint_error_mm(model, data) < 0.1 * before:
+            break
+    after = keypoint_error_mm(model, data)
+    print(f'\n29-keypoint error: {before:.1f} mm -> {after:.1f} mm after {step + 1} steps; '
+          f'losses: { {k: round(v.item(), 3) for k, v in losses.items()} }')
+    assert set(losses) == {'loss_kp3d', 'loss_kp2d', 'loss_beta', 'loss_theta', 'loss_twist',
+                           'loss_uncertainty'}
+    assert after <= 0.1 * before
+
+
+def test_predict_returns_the_middle_frame_mesh_and_ground_truth(standin_model_dir):
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg(standin_model_dir)).eval()
+    data = two_clips(model.head.body_model)
+    samples = model.test_step(data)
+    gt_body = model.head.body_model(torch.stack([s.theta for s in samples]),
+                                    torch.stack([s.betas for s in samples]))
+    for i, sample in enumerate(samples):
+        assert sample.pred_vertices.shape == (6890, 3)
+        assert sample.pred_uncertainty.shape == (8, 8, 8)
+        torch.testing.assert_close(sample.gt_joints14, gt_body['joints14'][i])
+        again = model.head.body_model(sample.pred_theta[None], sample.pred_betas[None])
+        torch.testing.assert_close(again['joints14'][0], sample.pred_joints14, atol=1e-5,
+                                   rtol=0)

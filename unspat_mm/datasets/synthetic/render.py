@@ -1,0 +1,199 @@
+"""Fast CPU rendering of the synthetic benchmark: shaded body parts over clutter.
+
+The body is drawn by z-buffered splatting of the projected mesh vertices: each vertex
+covers a small square footprint (sized so that neighbouring vertices overlap) with its
+part colour under Lambert shading from vertex normals. Vectorised numpy, a few
+milliseconds a frame at 160x160. Backgrounds and occluders are random procedural
+textures drawn with OpenCV; part-coloured clutter makes the person hard to segment by
+colour alone. All images are RGB uint8, pixel coordinates as in :mod:`.camera`.
+"""
+import cv2
+import numpy as np
+from einops import rearrange
+from scipy import sparse
+
+__all__ = ['PART_OF_JOINT', 'PART_COLORS', 'vertex_parts', 'VertexNormals', 'splat_body',
+           'make_background', 'make_occluder', 'paste_occluder']
+
+# SMPL joint -> body part (colour group). Left parts warm, right parts cool, so that the
+# image tells left from right (and thereby front from back).
+_PART_NAMES = ('torso', 'head', 'l_upper_arm', 'l_forearm', 'l_hand', 'r_upper_arm',
+               'r_forearm', 'r_hand', 'l_thigh', 'l_shin', 'l_foot', 'r_thigh', 'r_shin',
+               'r_foot')
+PART_OF_JOINT = np.array([0, 8, 11, 0, 9, 12, 0, 10, 13, 0, 10, 13, 1, 2, 5, 1, 2, 5, 3, 6,
+                          4, 7, 4, 7])
+PART_COLORS = np.array([
+    (150, 150, 160), (225, 180, 150),                   # torso, head
+    (220, 60, 50), (240, 140, 40), (250, 210, 60),      # left arm: red, orange, yellow
+    (40, 80, 220), (40, 190, 220), (90, 220, 120),      # right arm: blue, cyan, green
+    (170, 40, 90), (230, 110, 150), (120, 60, 30),      # left leg: crimson, pink, brown
+    (60, 40, 160), (120, 120, 240), (30, 90, 60),       # right leg: indigo, lavender, pine
+], dtype=np.float64)
+
+
+def vertex_parts(weights):
+    """(V, 24) skinning weights -> (V,) part index (of the joint with the largest weight)."""
+    return PART_OF_JOINT[np.argmax(weights, axis=1)]
+
+
+class VertexNormals:
+    """Area-weighted vertex normals of a fixed triangle mesh, batched over frames.
+
+    Args:
+        faces (np.ndarray): (F, 3) vertex indices, consistently oriented (outward).
+        num_vertices (int): V.
+    """
+
+    def __init__(self, faces, num_vertices):
+        faces = np.asarray(faces, dtype=np.int64)
+        rows = rearrange(faces, 'f c -> (f c)')
+        cols = np.repeat(np.arange(len(faces)), 3)
+        self.faces = faces
+        self.incidence = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)),
+                                           shape=(num_vertices, len(faces)))
+
+    def __call__(self, vertices):
+        """(L, V, 3) vertices -> (L, V, 3) unit normals."""
+        tri = vertices[:, self.faces]  # (L, F, 3, 3)
+        face_n = np.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0])
+        summed = self.incidence @ rearrange(face_n, 'l f c -> f (l c)')
+        normals = rearrange(summed, 'v (l c) -> l v c', c=3)
+        return normals / np.maximum(np.linalg.norm(normals, axis=-1, keepdims=True), 1e-12)
+
+
+def splat_body(image, points2d, depth, colors, footprint):
+    """Draw one frame's body into ``image`` (in place) with a z-buffer.
+
+    Args:
+        image (np.ndarray): (H, W, 3) uint8 RGB, modified in place.
+        points2d (np.ndarray): (V, 2) continuous pixel coordinates of the vertices.
+        depth (np.ndarray): (V,) camera depth (metres).
+        colors (np.ndarray): (V, 3) shaded colours, 0..255.
+        footprint (int): side in pixels of the square each vertex covers.
+
+    Returns:
+        np.ndarray: (H, W) bool mask of the pixels the body covers.
+    """
+    height, width = image.shape[:2]
+    offsets = np.arange(footprint) - (footprint - 1) // 2
+    corner = np.floor(points2d).astype(np.int64)
+    px, py = np.broadcast_arrays(corner[:, None, None, 0] + offsets[None, None, :],
+                                 corner[:, None, None, 1] + offsets[None, :, None])
+    px, py = (rearrange(p, 'v a b -> (v a b)') for p in (px, py))
+    vert = np.repeat(np.arange(len(depth)), footprint * footprint)
+    inside = (px >= 0) & (px < width) & (py >= 0) & (py < height)
+    pix, vert = (py * width + px)[inside], vert[inside]
+    # nearest vertex per pixel: sort by (pixel, depth), keep the first of each pixel
+    order = np.lexsort((depth[vert], pix))
+    pix, vert = pix[order], vert[order]
+    first = np.ones(len(pix), dtype=bool)
+    first[1:] = pix[1:] != pix[:-1]
+    pix, vert = pix[first], vert[first]
+    rows, cols = np.divmod(pix, width)
+    image[rows, cols] = np.clip(colors[vert], 0, 255).astype(np.uint8)
+    mask = np.zeros((height, width), dtype=bool)
+    mask[rows, cols] = True
+    return mask
+
+
+def _random_color(rng, palette, p_palette=.4):
+    if rng.uniform() < p_palette:
+        base = palette[rng.integers(len(palette))]
+        return np.clip(base + rng.normal(0, 20, 3), 0, 255)
+    return rng.uniform(0, 255, 3)
+
+
+def _texture(rng, size, palette):
+    """(h, w, 3) float texture: flat, stripes, checks or noise."""
+    h, w = size
+    a, b = _random_color(rng, palette), _random_color(rng, palette)
+    kind = rng.integers(4)
+    if kind == 0:
+        return np.broadcast_to(a, (h, w, 3)).copy()
+    yy, xx = np.mgrid[:h, :w]
+    if kind == 1:
+        angle, period = rng.uniform(0, np.pi), rng.uniform(4, 16)
+        wave = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * 2 * np.pi / period) > 0
+    elif kind == 2:
+        cell = rng.integers(3, 10)
+        wave = ((xx // cell + yy // cell) % 2) == 0
+    else:
+        wave = cv2.GaussianBlur(rng.uniform(0, 1, (h, w)), (0, 0), rng.uniform(1, 3)) > .5
+    return np.where(wave[..., None], a, b)
+
+
+def make_background(rng, size, palette=PART_COLORS, num_shapes=(12, 30)):
+    """(H, W, 3) uint8 clutter: a colour gradient under random rectangles, ellipses,
+    polygons and lines, some textured, some in body-part colours."""
+    h, w = size
+    top, bottom = _random_color(rng, palette, 0), _random_color(rng, palette, 0)
+    ramp = np.linspace(0, 1, h)[:, None, None]
+    canvas = np.ascontiguousarray(np.broadcast_to(top * (1 - ramp) + bottom * ramp, (h, w, 3)))
+    for _ in range(rng.integers(*num_shapes)):
+        mask = np.zeros((h, w), np.uint8)
+        cx, cy = rng.uniform(-.1, 1.1) * w, rng.uniform(-.1, 1.1) * h
+        rx, ry = rng.uniform(.03, .35) * w, rng.uniform(.03, .35) * h
+        kind = rng.integers(4)
+        if kind == 0:
+            cv2.rectangle(mask, (int(cx - rx), int(cy - ry)), (int(cx + rx), int(cy + ry)), 1, -1)
+        elif kind == 1:
+            cv2.ellipse(mask, (int(cx), int(cy)), (int(rx), int(ry)), rng.uniform(0, 180), 0,
+                        360, 1, -1)
+        elif kind == 2:
+            pts = np.stack([cx + rx * rng.uniform(-1, 1, 5), cy + ry * rng.uniform(-1, 1, 5)], -1)
+            cv2.fillPoly(mask, [pts.astype(np.int32)], 1)
+        else:
+            p0 = (int(cx), int(cy))
+            p1 = (int(cx + rng.uniform(-1, 1) * w), int(cy + rng.uniform(-1, 1) * h))
+            cv2.line(mask, p0, p1, 1, int(rng.integers(1, 6)))
+        sel = mask.astype(bool)
+        if sel.any():
+            canvas[sel] = _texture(rng, (h, w), palette)[sel]
+    return np.clip(canvas, 0, 255).astype(np.uint8)
+
+
+def make_occluder(rng, radius, palette=PART_COLORS):
+    """A random textured shape (rotated rectangle, ellipse or polygon) in a square patch.
+
+    Args:
+        rng (np.random.Generator): the occlusion event's stream.
+        radius (float): half the patch side, pixels.
+
+    Returns:
+        tuple: ``mask`` (S, S) bool and ``texture`` (S, S, 3) uint8, ``S = 2 ceil(radius) + 1``.
+    """
+    half = int(np.ceil(radius))
+    side = 2 * half + 1
+    mask = np.zeros((side, side), np.uint8)
+    rx, ry = radius * rng.uniform(.4, 1.), radius * rng.uniform(.4, 1.)
+    kind = rng.integers(3)
+    if kind == 0:
+        box = cv2.boxPoints(((half, half), (2 * rx, 2 * ry), rng.uniform(0, 180)))
+        cv2.fillPoly(mask, [np.round(box).astype(np.int32)], 1)
+    elif kind == 1:
+        cv2.ellipse(mask, (half, half), (int(rx), int(ry)), rng.uniform(0, 180), 0, 360, 1, -1)
+    else:
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 7))
+        radii = rng.uniform(.5, 1., 7)
+        pts = np.stack([half + rx * radii * np.cos(angles), half + ry * radii * np.sin(angles)],
+                       -1)
+        cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 1)
+    texture = np.clip(_texture(rng, (side, side), palette), 0, 255).astype(np.uint8)
+    return mask.astype(bool), texture
+
+
+def paste_occluder(image, mask, texture, centre):
+    """Paste an occluder patch centred at ``centre`` (pixels) into ``image`` in place; return
+    the (H, W) bool mask of the pixels it covers."""
+    height, width = image.shape[:2]
+    side = mask.shape[0]
+    x0 = int(np.floor(centre[0])) - side // 2
+    y0 = int(np.floor(centre[1])) - side // 2
+    out = np.zeros((height, width), dtype=bool)
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
+    if xa >= xb or ya >= yb:
+        return out
+    sub = mask[ya - y0:yb - y0, xa - x0:xb - x0]
+    out[ya:yb, xa:xb] = sub
+    image[ya:yb, xa:xb][sub] = texture[ya - y0:yb - y0, xa - x0:xb - x0][sub]
+    return out
