@@ -56,6 +56,16 @@ def _config(root, work_dir, num_frames):
     return cfg
 
 
+@pytest.fixture
+def one_thread():
+    """Small tensors: a second thread only adds synchronisation, and on a
+    shared machine it can make training several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_config_inserts_the_neck_into_mmpose_base():
     cfg = Config.fromfile(CONFIG)
     assert cfg.model.type == 'TopdownPoseEstimator' and cfg.default_scope == 'unspat_mm'
@@ -67,7 +77,7 @@ def test_config_inserts_the_neck_into_mmpose_base():
 
 
 @pytest.mark.parametrize('num_frames', [1, 2])
-def test_a_few_training_iterations(tmp_path, num_frames):
+def test_a_few_training_iterations(tmp_path, num_frames, one_thread):
     root = str(tmp_path / 'coco')
     __import__('os').makedirs(root)
     _write_coco_fixture(root)

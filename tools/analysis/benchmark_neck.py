@@ -31,8 +31,13 @@ Also prints the parameter count and forward FLOPs of the paper configuration
 
 Usage::
 
-    python tools/analysis/benchmark_neck.py            # full grid
+    python tools/analysis/benchmark_neck.py            # full grid (~3 min, 1 CPU thread)
     python tools/analysis/benchmark_neck.py --quick    # T in {8, 16}, h w in {4^2, 8^2}
+    python tools/analysis/benchmark_neck.py --threads 1 --math-attention
+    python tools/analysis/benchmark_neck.py --use-sam --use-uncertainty --frames 16 --sizes 8
+
+On a machine shared with other jobs, ``--threads 1`` gives far steadier
+numbers than several threads competing for cores.
 """
 import argparse
 import itertools

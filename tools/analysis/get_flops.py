@@ -18,6 +18,7 @@ The paper's Table 3 (11.8M parameters, 12.9 GFLOPs) is compared with neck+head:
 the backbone is a frozen, pre-extracted feature extractor in that protocol.
 """
 import argparse
+import contextlib
 import os.path as osp
 import tempfile
 from typing import Tuple
@@ -76,29 +77,32 @@ def count(module: nn.Module, inputs: Tuple) -> Tuple[float, float]:
     return params / 1e6, analyzer.total() / 1e9
 
 
-def ensure_body_model(cfg: Config) -> None:
-    """Parameter/FLOP counts do not depend on the body model's values: use the
-    stand-in when the configured directory holds no SMPL file."""
+@contextlib.contextmanager
+def body_model_for_counting(cfg: Config):
+    """Parameter/FLOP counts do not depend on the body model's values: use a
+    temporary stand-in when the configured directory holds no SMPL file."""
     body = cfg.model.head.body_model
     model_dir = body.get('model_dir', '')
-    if not any(osp.exists(osp.join(model_dir, f'SMPL_NEUTRAL.{ext}')) for ext in ('npz', 'pkl')):
-        from unspat_mm.models.body.standin import make_standin_files
-        tmp = tempfile.mkdtemp(prefix='unspat_standin_')
+    if any(osp.exists(osp.join(model_dir, f'SMPL_NEUTRAL.{ext}')) for ext in ('npz', 'pkl')):
+        yield
+        return
+    from unspat_mm.models.body.standin import make_standin_files
+    with tempfile.TemporaryDirectory(prefix='unspat_standin_') as tmp:
         make_standin_files(tmp)
         body.model_dir = tmp
         print(f'(no SMPL in {model_dir!r}: counting with the stand-in body model, which has '
               "SMPL's exact array sizes)")
+        yield
 
 
 def analyse(cfg: Config, num_frames: int, input_size: int) -> dict:
-    ensure_body_model(cfg)
-    model = MODELS.build(cfg.model).eval()
+    with body_model_for_counting(cfg):
+        model = MODELS.build(cfg.model).eval()
     clip = torch.zeros(1, num_frames, 3, input_size, input_size)
     rows = {}
     with torch.no_grad():
         if model.backbone is not None:
-            frames = clip[0]
-            rows['backbone'] = count(model.backbone, (frames, ))
+            rows['backbone'] = count(model.backbone, (clip[0], ))
             feats = model.extract_feat(clip)
         else:
             feats = torch.zeros(1, num_frames, cfg.model.neck.in_channels, 8, 8)

@@ -27,7 +27,8 @@ model = dict(
     head=dict(
         type='IKMeshHead',
         in_channels=64,
-        body_model=dict(type='SMPLBodyModel', model_dir=body_model_dir),
+        body_model=dict(type='SMPLBodyModel', model_dir=body_model_dir,
+                        standin_if_missing=True),
         deconv_channels=(32, 32, 32),
         depth_bins=16,
         fc_channels=(),

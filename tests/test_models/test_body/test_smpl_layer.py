@@ -212,3 +212,19 @@ def test_bad_inputs(body):
         body(torch.zeros(2, 72), torch.zeros(3, 10))
     with pytest.raises(ValueError, match='betas'):
         body.rest_joints29(torch.zeros(10))
+
+
+def test_standin_if_missing_writes_it_once_and_never_over_a_user_file(tmp_path):
+    from unspat_mm.models.body import SMPLBodyModel
+    empty = tmp_path / 'fresh'
+    with pytest.raises(FileNotFoundError):
+        SMPLBodyModel(str(empty))  # off by default: a missing model is an error
+    layer = SMPLBodyModel(str(empty), standin_if_missing=True)
+    assert layer.is_standin and (empty / 'SMPL_NEUTRAL_STANDIN.npz').is_file()
+    # a user's real file in the folder wins and is left untouched
+    user = tmp_path / 'user'
+    user.mkdir()
+    (user / 'SMPL_NEUTRAL.pkl').write_bytes(b'not really a pickle')
+    with pytest.raises(ValueError, match='convert_smpl_pkl'):
+        SMPLBodyModel(str(user), standin_if_missing=True)
+    assert sorted(p.name for p in user.iterdir()) == ['SMPL_NEUTRAL.pkl']

@@ -99,13 +99,40 @@ def test_middle_frame_untouched_and_t1():
     assert out is single and torch.equal(p, _identity(2).view(2, 1, 3))
 
 
+def test_correlation_volume_is_cosine_similarity_at_each_offset():
+    torch.manual_seed(0)
+    k, h, w = 2, 5, 6
+    sam = SpatialAlignment(7, (h, w), max_displacement=k)
+    cur, adj = torch.randn(2, 2, 7, h, w)
+    corr = sam.correlation(cur, adj)
+    assert corr.shape == (2, (2 * k + 1)**2, h, w)
+    for (y, x), (dy, dx) in [((0, 0), (0, 0)), ((2, 3), (1, -2)), ((4, 5), (-2, 1)),
+                             ((1, 4), (2, 2))]:
+        d = (dy + k) * (2 * k + 1) + (dx + k)
+        yy, xx = y + dy, x + dx
+        inside = 0 <= yy < h and 0 <= xx < w
+        ref = F.cosine_similarity(cur[:, :, y, x], adj[:, :, yy, xx], dim=1) if inside \
+            else torch.zeros(2)
+        torch.testing.assert_close(corr[:, d, y, x], ref, atol=1e-6, rtol=0)
+
+
 def test_wrong_feature_size_is_explained():
     sam = SpatialAlignment(8, (8, 8))
     with pytest.raises(ValueError, match='feat_size'):
         sam(torch.randn(1, 3, 8, 6, 6))
 
 
-def test_sam_learns_known_shifts():
+@pytest.fixture
+def one_thread():
+    """Many tiny ops: a second thread only adds synchronisation, and on a
+    shared machine it can make the loop several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_sam_learns_known_shifts(one_thread):
     """The correlation volume carries the motion: trained briefly to align
     shifted copies, SAM predicts the shift (error << the 1.2-cell mean shift)."""
     torch.manual_seed(0)

@@ -27,9 +27,10 @@ from .deepmimic import find_deepmimic_clips
 from .generate import SequenceRenderer
 
 __all__ = ['GENERATOR_VERSION', 'DEFAULT_SETTINGS', 'PRESETS', 'SPLITS', 'merge_settings',
-           'settings_key', 'ensure_synthetic_dataset', 'load_split', 'mean_pose_mpjpe']
+           'settings_key', 'ensure_synthetic_dataset', 'load_split', 'open_split_images',
+           'mean_pose_mpjpe']
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SPLITS = ('train', 'val', 'test')
 DEFAULT_SETTINGS = dict(
     seed=0,
@@ -42,7 +43,7 @@ DEFAULT_SETTINGS = dict(
     motion=dict(source='procedural', walk_prob=.5, liveliness=(.3, 1.), spread=(.15, .6),
                 yaw_speed=.6, yaw_range=(-3.1416, 3.1416), deepmimic_prob=.5,
                 deepmimic_dir=None),
-    occlusion=dict(seq_prob=.7, max_events=2, length=(4, 20), radius=(.15, .35), speed=1.,
+    occlusion=dict(seq_prob=.8, max_events=3, length=(4, 24), radius=(.15, .35), speed=1.,
                    min_ratio=.1),
     noise_std=2.,
 )
@@ -186,14 +187,18 @@ def ensure_synthetic_dataset(settings=None, cache_dir='data/synthetic', body_mod
 
 
 def load_split(dataset_dir, split):
-    """Load one split: ``(annotations, images, meta)`` with annotations a dict of arrays
-    (masks unpacked lazily by the caller with :func:`numpy.unpackbits`), images the
-    memory-mapped (N, H, W, 3) uint8 array and meta the parsed ``meta.json``."""
+    """Annotations of one split: ``(annotations, meta)``, a dict of per-frame arrays (masks
+    bit-packed along the width: :func:`numpy.unpackbits` with ``axis=-1``) and the parsed
+    ``meta.json``."""
     with open(osp.join(dataset_dir, 'meta.json')) as f:
         meta = json.load(f)
     if split not in meta['splits']:
         raise KeyError(f'{dataset_dir} has no split {split!r}; it has {sorted(meta["splits"])}')
     with np.load(osp.join(dataset_dir, f'{split}_annotations.npz'), allow_pickle=False) as npz:
         ann = {k: npz[k] for k in npz.files}
-    images = np.load(osp.join(dataset_dir, f'{split}_images.npy'), mmap_mode='r')
-    return ann, images, meta
+    return ann, meta
+
+
+def open_split_images(dataset_dir, split):
+    """The (N, H, W, 3) uint8 RGB frames of one split, memory-mapped (read-only)."""
+    return np.load(osp.join(dataset_dir, f'{split}_images.npy'), mmap_mode='r')

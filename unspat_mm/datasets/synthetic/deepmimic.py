@@ -92,7 +92,8 @@ def _rotations(quat_wxyz):
 def _resample(clip, fps):
     """Keyframe times -> frame times at ``fps``: slerp for rotations, linear otherwise."""
     times = np.concatenate([[0.], np.cumsum(clip['durations'][:-1])])
-    new_t = np.arange(0., times[-1] + 1e-9, 1. / fps)
+    count = int(np.floor(times[-1] * fps + 1e-6)) + 1
+    new_t = np.minimum(np.arange(count) / fps, times[-1])
     out = {}
     for name, value in clip.items():
         if name == 'durations':

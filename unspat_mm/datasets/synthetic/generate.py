@@ -55,9 +55,9 @@ class SequenceRenderer:
         self.cfg = settings
         faces = body_model.faces.cpu().numpy()
         weights = body_model.smpl.lbs_weights.cpu().numpy()
-        self.parts = vertex_parts(weights)
-        self.normals = VertexNormals(faces, len(weights))
         template = body_model.smpl.v_template.cpu().numpy()
+        self.normals = VertexNormals(faces, len(weights))
+        self.parts = vertex_parts(weights, self.normals(template[None].astype(np.float64))[0])
         self.edge = float(np.linalg.norm(template[faces[:, 0]] - template[faces[:, 1]],
                                          axis=-1).mean())
         self.clips = [deepmimic_to_smpl(load_deepmimic_clip(p), settings['fps'])
@@ -132,16 +132,15 @@ class SequenceRenderer:
         images = np.clip(images + noise, 0, 255).round().astype(np.uint8)
         ratio = (occluder_mask & person_mask).sum((1, 2)) / np.maximum(person_mask.sum((1, 2)), 1)
         theta = rearrange(rotmats_to_axis_angle(rotmats), 'l j c -> l (j c)')
-        f32 = np.float32
-        return dict(
-            images=images, theta=theta.astype(f32), betas=np.repeat(betas[None], num, 0).astype(f32),
-            transl=transl.astype(f32), **{k: v.astype(f32) for k, v in joints.items()},
-            keypoints2d=keypoints2d.astype(f32), bbox=bbox.astype(f32),
-            bbox_gt=bbox_gt.astype(f32), twist=body['twist'].astype(f32),
-            focal=np.full(num, focal, f32), principal=np.repeat(principal[None], num, 0).astype(f32),
-            person_mask=person_mask, occluder_mask=occluder_mask,
-            occlusion_ratio=ratio.astype(f32), occluded=ratio >= cfg['occlusion']['min_ratio'],
-            sequence_id=np.full(num, seq_id, np.int32), frame_index=np.arange(num, dtype=np.int32))
+        per_frame = dict(theta=theta, betas=np.repeat(betas[None], num, 0), transl=transl,
+                         keypoints2d=keypoints2d, bbox=bbox, bbox_gt=bbox_gt, twist=body['twist'],
+                         focal=np.full(num, focal), principal=np.repeat(principal[None], num, 0),
+                         occlusion_ratio=ratio, **joints)
+        return dict(images=images, person_mask=person_mask, occluder_mask=occluder_mask,
+                    occluded=ratio >= cfg['occlusion']['min_ratio'],
+                    sequence_id=np.full(num, seq_id, np.int32),
+                    frame_index=np.arange(num, dtype=np.int32),
+                    **{k: v.astype(np.float32) for k, v in per_frame.items()})
 
     def _render(self, rngs, verts, verts2d, focal):
         height, width = self.cfg['image_size']

@@ -120,7 +120,8 @@ def sample_motion(rng, num_frames, fps=25., walk_prob=.5, liveliness=(.3, 1.), s
         index = {(j, c): n for n, (j, c, *_rest) in enumerate(_CHANNELS)}
         for key, (a, offset, kind) in _GAIT.items():
             wave = np.sin(gait_phase + offset)
-            values[:, index[key]] += strength * a * (np.maximum(wave, 0) if kind == 'pos' else wave)
+            # 'pos': a smooth one-sided bump (knees and elbows only bend one way)
+            values[:, index[key]] += strength * a * (((1 + wave) / 2)**2 if kind == 'pos' else wave)
     channels = _squash(values, lo, hi)
     yaw = (rng.uniform(*yaw_range) + rng.uniform(-yaw_speed, yaw_speed) * t +
            rng.uniform(0, .4) * np.sin(2 * PI * rng.uniform(.05, .3) * t + rng.uniform(0, 2 * PI)))

@@ -12,28 +12,45 @@ import numpy as np
 from einops import rearrange
 from scipy import sparse
 
-__all__ = ['PART_OF_JOINT', 'PART_COLORS', 'vertex_parts', 'VertexNormals', 'splat_body',
+__all__ = ['PART_NAMES', 'PART_OF_JOINT', 'PART_COLORS', 'vertex_parts', 'VertexNormals', 'splat_body',
            'make_background', 'make_occluder', 'paste_occluder']
 
-# SMPL joint -> body part (colour group). Left parts warm, right parts cool, so that the
-# image tells left from right (and thereby front from back).
-_PART_NAMES = ('torso', 'head', 'l_upper_arm', 'l_forearm', 'l_hand', 'r_upper_arm',
-               'r_forearm', 'r_hand', 'l_thigh', 'l_shin', 'l_foot', 'r_thigh', 'r_shin',
-               'r_foot')
+# SMPL joint -> body part (colour group). Left parts warm, right parts cool, the torso
+# and head differ front (shirt print, face) and back (shirt, hair), so that the image tells
+# left from right and front from back, i.e. the body's orientation.
+PART_NAMES = ('torso_front', 'face', 'l_upper_arm', 'l_forearm', 'l_hand', 'r_upper_arm',
+              'r_forearm', 'r_hand', 'l_thigh', 'l_shin', 'l_foot', 'r_thigh', 'r_shin',
+              'r_foot', 'torso_back', 'hair')
 PART_OF_JOINT = np.array([0, 8, 11, 0, 9, 12, 0, 10, 13, 0, 10, 13, 1, 2, 5, 1, 2, 5, 3, 6,
                           4, 7, 4, 7])
+_BACK_OF = {0: 14, 1: 15}  # front part -> back part
 PART_COLORS = np.array([
-    (150, 150, 160), (225, 180, 150),                   # torso, head
+    (235, 235, 235), (225, 180, 150),                   # torso front (white), face (skin)
     (220, 60, 50), (240, 140, 40), (250, 210, 60),      # left arm: red, orange, yellow
     (40, 80, 220), (40, 190, 220), (90, 220, 120),      # right arm: blue, cyan, green
     (170, 40, 90), (230, 110, 150), (120, 60, 30),      # left leg: crimson, pink, brown
     (60, 40, 160), (120, 120, 240), (30, 90, 60),       # right leg: indigo, lavender, pine
+    (110, 110, 120), (60, 40, 25),                      # torso back (grey), hair (dark)
 ], dtype=np.float64)
 
 
-def vertex_parts(weights):
-    """(V, 24) skinning weights -> (V,) part index (of the joint with the largest weight)."""
-    return PART_OF_JOINT[np.argmax(weights, axis=1)]
+def vertex_parts(weights, rest_normals):
+    """Body part of each vertex: that of the joint with the largest skinning weight, the
+    torso and head split into front and back by the rest-pose normal.
+
+    Args:
+        weights (np.ndarray): (V, 24) skinning weights.
+        rest_normals (np.ndarray): (V, 3) unit normals of the rest mesh (SMPL frame, the
+            body faces +z).
+
+    Returns:
+        np.ndarray: (V,) part indices into :data:`PART_NAMES`.
+    """
+    parts = PART_OF_JOINT[np.argmax(weights, axis=1)]
+    back = rest_normals[:, 2] < 0
+    for front, back_part in _BACK_OF.items():
+        parts = np.where((parts == front) & back, back_part, parts)
+    return parts
 
 
 class VertexNormals:

@@ -1,0 +1,6 @@
+from .bbox_crop import VideoBBoxCrop, apply_affine, bbox_crop_affine, to_cv2_affine
+from .formatting import PackVideoMeshInputs
+from .loading import LoadVideoFrames
+
+__all__ = ['LoadVideoFrames', 'VideoBBoxCrop', 'PackVideoMeshInputs', 'bbox_crop_affine',
+           'to_cv2_affine', 'apply_affine']

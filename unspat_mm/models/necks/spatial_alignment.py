@@ -113,12 +113,13 @@ class SpatialAlignment(BaseModule):
             (dy, dx) in row-major order; offsets outside the map give 0.
         """
         k = self.max_displacement
+        h, w = current.shape[-2:]
         cur = F.normalize(current, dim=1)
-        adj = F.normalize(adjacent, dim=1)
-        patches = F.unfold(adj, kernel_size=2 * k + 1, padding=k)
-        patches = rearrange(patches, 'n (c d) (h w) -> n c d h w', c=adj.shape[1],
-                            h=adj.shape[2])
-        return torch.einsum('ncdhw,nchw->ndhw', patches, cur)
+        adj = F.pad(F.normalize(adjacent, dim=1), (k, k, k, k))
+        # One product per offset over views of the padded map: an unfold +
+        # einsum would copy a (2k+1)^2-times larger tensor (slower, more memory).
+        return torch.stack([(cur * adj[:, :, dy:dy + h, dx:dx + w]).sum(dim=1)
+                            for dy in range(2 * k + 1) for dx in range(2 * k + 1)], dim=1)
 
     def predict_params(self, current: Tensor, adjacent: Tensor) -> Tensor:
         """(N, C, H, W) x 2 -> (N, 3) parameters (s, tx, ty) aligning

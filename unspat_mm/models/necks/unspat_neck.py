@@ -83,6 +83,13 @@ class UNSPATNeck(BaseModule):
         output_frames: 'middle', 'all' or None (middle for a 5-D input,
             all for an (N, C, H, W) level, one output per image).
         in_index: level of a tuple input to encode.
+
+    Defaults the paper does not give (its supplementary is not available):
+    FFN ratio 2, dropout 0.1, gamma 1 (fixed), artifacts on 10% of the
+    positions in 2x2-cell squares, SAM correlation radius 2 cells with a
+    256-wide hidden FC, a 64-wide estimator. With them the paper
+    configuration has 6.86M parameters and one 16-frame clip costs 13.2 GFLOP
+    (6.6 GMAC) forward.
     """
 
     def __init__(self, in_channels: int = 512, embed_dims: Optional[int] = None,

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+from unspat_mm.datasets.transforms import PackVideoMeshInputs
+
+# the fields the model's loss reads (unspat_mm/models/estimators/unspat.py TARGET_FIELDS)
+TARGETS = {'keypoints3d': (29, 3), 'keypoints3d_valid': (29, ), 'keypoints2d': (29, 2),
+           'keypoints2d_valid': (29, ), 'theta': (72, ), 'betas': (10, ), 'smpl_valid': ()}
+
+
+def _results(t=5, size=(64, 48)):
+    rng = np.random.default_rng(0)
+    w, h = size
+    kp2d = rng.uniform(0, 1, (t, 29, 2)) * np.array([w, h])
+    kp2d[2, 0] = [0., 0.]
+    kp2d[2, 1] = [w, h]
+    return dict(imgs=rng.integers(0, 256, (t, h, w, 3), dtype=np.uint8), center_index=2,
+                input_size=size, img_shape=(h, w), keypoints2d=kp2d,
+                keypoints2d_valid=np.ones((t, 29)), keypoints3d=rng.normal(size=(t, 29, 3)),
+                keypoints3d_valid=np.ones((t, 29)), theta=rng.normal(size=(t, 72)),
+                betas=rng.normal(size=(t, 10)), smpl_valid=np.array([0, 0, 1, 0, 0.]),
+                gt_joints14=rng.normal(size=(t, 14, 3)), sequence_id='seq3', frame_index=7,
+                valid=True, occluded=False, crop_bbox=rng.normal(size=(t, 4)),
+                rng=np.random.default_rng(1))
+
+
+def test_packs_the_middle_frame():
+    res = _results()
+    out = PackVideoMeshInputs()(dict(res))
+    inputs, sample = out['inputs'], out['data_samples']
+    assert inputs.dtype == torch.uint8 and inputs.shape == (5, 3, 48, 64)
+    np.testing.assert_array_equal(inputs[3].permute(1, 2, 0).numpy(), res['imgs'][3])
+    assert set(sample.keys()) == set(TARGETS) | {'gt_joints14'}
+    for key, shape in TARGETS.items():
+        assert sample.get(key).dtype == torch.float32 and tuple(sample.get(key).shape) == shape
+    np.testing.assert_allclose(sample.keypoints3d.numpy(), res['keypoints3d'][2], rtol=1e-6)
+    np.testing.assert_allclose(sample.theta.numpy(), res['theta'][2], rtol=1e-6)
+    np.testing.assert_allclose(sample.gt_joints14.numpy(), res['gt_joints14'][2], rtol=1e-6)
+    # normalised crop coordinates: the crop spans [-0.5, 0.5]
+    np.testing.assert_allclose(sample.keypoints2d[0].numpy(), [-.5, -.5])
+    np.testing.assert_allclose(sample.keypoints2d[1].numpy(), [.5, .5])
+    np.testing.assert_allclose(sample.keypoints2d.numpy(),
+                               res['keypoints2d'][2] / np.array([64, 48]) - .5, rtol=1e-6)
+    assert sample.smpl_valid.item() == 1.
+    assert sample.sequence_id == 'seq3' and sample.frame_index == 7 and sample.valid is True
+    assert sample.occluded is False and sample.img_shape == (48, 64)
+    np.testing.assert_array_equal(sample.crop_bbox, res['crop_bbox'][2])
+    assert 'rng' not in sample.metainfo_keys()
+
+
+def test_needs_a_crop():
+    res = _results()
+    res.pop('input_size')
+    with pytest.raises(KeyError, match='VideoBBoxCrop'):
+        PackVideoMeshInputs()(res)

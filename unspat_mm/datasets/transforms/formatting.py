@@ -1,0 +1,78 @@
+"""Pack a cropped window into the model's inputs and the target frame's data sample."""
+from typing import Sequence
+
+import numpy as np
+import torch
+from einops import rearrange
+from mmcv.transforms import BaseTransform
+from mmengine.structures import BaseDataElement
+
+from unspat_mm.registry import TRANSFORMS
+
+__all__ = ['PackVideoMeshInputs']
+
+_DEFAULT_META = ('sequence_id', 'frame_index', 'valid', 'occluded', 'img_shape', 'ori_shape',
+                 'input_size', 'sample_idx', 'draw_id', 'epoch', 'center_index',
+                 'window_frame_indices', 'occluded_frames', 'crop_bbox', 'crop_affine')
+
+
+def _float(value) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(value, dtype=np.float32))
+
+
+@TRANSFORMS.register_module()
+class PackVideoMeshInputs(BaseTransform):
+    """``dict(inputs, data_samples)`` for :class:`~unspat_mm.models.UNSPAT`.
+
+    ``inputs``: (T, 3, H, W) uint8 tensor, RGB 0..255 (the data preprocessor normalises).
+    ``data_samples``: a ``BaseDataElement`` with the target (middle) frame's ground truth:
+
+    - ``keypoints3d`` (29, 3) float32: root-relative (pelvis = joint 0) metres, camera
+      axes; ``keypoints3d_valid`` (29,);
+    - ``keypoints2d`` (29, 2): crop coordinates normalised to the crop,
+      ``px / input_size - 0.5`` (the crop spans [-0.5, 0.5]); ``keypoints2d_valid`` (29,);
+    - ``theta`` (72,) camera-frame axis-angle, ``betas`` (10,), ``smpl_valid`` (scalar,
+      0. or 1.);
+    - ``gt_joints14`` (14, 3) hip-centred metres, when the dataset has it without SMPL;
+
+    and metainfo ``meta_keys`` present in ``results`` (sequence_id, frame_index, valid,
+    occluded, img_shape, ...; per-window arrays such as ``crop_bbox`` at the middle frame).
+
+    Args:
+        meta_keys (Sequence[str]): result keys copied to the metainfo.
+    """
+
+    def __init__(self, meta_keys: Sequence[str] = _DEFAULT_META):
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        imgs = results['imgs']
+        if 'input_size' not in results:
+            raise KeyError('PackVideoMeshInputs: crop the frames first (VideoBBoxCrop), the '
+                           'normalised 2D keypoints are relative to the crop')
+        c = results['center_index']
+        size = np.asarray(results['input_size'], dtype=np.float32)  # (w, h)
+        inputs = rearrange(torch.from_numpy(np.ascontiguousarray(imgs)), 't h w c -> t c h w')
+        fields = dict(
+            keypoints3d=_float(results['keypoints3d'][c]),
+            keypoints3d_valid=_float(results['keypoints3d_valid'][c]),
+            keypoints2d=_float(np.asarray(results['keypoints2d'][c]) / size - .5),
+            keypoints2d_valid=_float(results['keypoints2d_valid'][c]),
+            theta=_float(results['theta'][c]),
+            betas=_float(results['betas'][c]),
+            smpl_valid=_float(float(np.asarray(results['smpl_valid'][c]) > 0)))
+        if 'gt_joints14' in results:
+            fields['gt_joints14'] = _float(results['gt_joints14'][c])
+        metainfo = {}
+        for key in self.meta_keys:
+            if key in results:
+                value = results[key]
+                if key in ('crop_bbox', 'crop_affine'):
+                    value = np.asarray(value)[c]
+                metainfo[key] = value
+        sample = BaseDataElement(metainfo=metainfo)
+        sample.set_data(fields)
+        return dict(inputs=inputs, data_samples=sample)
+
+    def __repr__(self):
+        return f'{type(self).__name__}(meta_keys={self.meta_keys})'
