@@ -93,10 +93,12 @@ class BaseVideoDataset(BaseDataset):
         return state
 
     def _complete(self, ann: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        num = len(ann['sequence_id'])
-        for key in ('frame_index', 'bbox'):
+        for key in ('sequence_id', 'frame_index', 'bbox'):
             if key not in ann:
                 raise KeyError(f'{type(self).__name__}.load_annotations() must return {key!r}')
+        num = len(ann['sequence_id'])
+        if num == 0:
+            raise ValueError(f'{type(self).__name__}.load_annotations() returned no frames')
         if ('img_path' in ann) == ('img_index' in ann):
             raise KeyError('annotations need exactly one of img_path (files) or img_index '
                            '(rows of load_images())')

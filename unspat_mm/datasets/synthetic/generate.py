@@ -168,7 +168,8 @@ class SequenceRenderer:
         if rng.uniform() >= ocfg['seq_prob']:
             return
         for _ in range(rng.integers(1, ocfg['max_events'] + 1)):
-            length = int(rng.integers(ocfg['length'][0], min(ocfg['length'][1], num) + 1))
+            lo, hi = (min(v, num) for v in ocfg['length'])
+            length = int(rng.integers(lo, hi + 1))
             start = int(rng.integers(0, num - length + 1))
             side = bbox_gt[start:start + length, 2].mean()
             mask, texture = make_occluder(rng, rng.uniform(*ocfg['radius']) * side)

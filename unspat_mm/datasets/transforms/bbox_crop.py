@@ -54,9 +54,10 @@ class VideoBBoxCrop(BaseTransform):
     Each frame ``t`` is cropped around its own box ``results[bbox_key][t]`` (the boxes may
     be misaligned from frame to frame, as a tracker's are: SAM's job). Training jitter
     (scale, rotation, shift) is drawn once per window from ``results['rng']`` and applied
-    to every frame. A rotation also turns the 3D targets about the camera's z axis
-    (``keypoints3d``, ``gt_joints14`` and the global orientation ``theta[:3]``), the usual
-    approximation for a crop near the optical axis.
+    to every frame. A rotation also turns the root-relative 3D targets about the camera's
+    z axis (``rotate_keys`` and the global orientation ``theta[:3]``), the usual
+    approximation for a crop near the optical axis; absolute camera-frame data (e.g.
+    ``keypoints3d_cam``, ``transl``) is left as it is.
 
     Reads ``imgs`` (T, H, W, 3), ``bbox``-like (T, 4), ``keypoints2d`` (T, K, 2) and
     ``keypoints2d_valid`` (T, K). Writes the cropped ``imgs`` (T, h, w, 3), ``keypoints2d``
@@ -74,17 +75,20 @@ class VideoBBoxCrop(BaseTransform):
         rot_prob (float): probability of rotating.
         shift_factor (float): the shift is uniform in ``[-f, f]`` of the box per axis.
         border_value (int): pixel value outside the image.
+        rotate_keys (Sequence[str]): root-relative (T, K, 3) arrays turned with a rotation.
     """
 
     def __init__(self, input_size: Union[int, Tuple[int, int]] = (256, 256), bbox_key='bbox',
                  padding: float = 1., scale_factor: float = 0., rot_factor: float = 0.,
-                 rot_prob: float = 0., shift_factor: float = 0., border_value: int = 0):
+                 rot_prob: float = 0., shift_factor: float = 0., border_value: int = 0,
+                 rotate_keys: Sequence[str] = ('keypoints3d', 'gt_joints14')):
         self.input_size = (input_size, input_size) if isinstance(input_size, int) else tuple(
             int(v) for v in input_size)
         self.bbox_key = bbox_key
         self.padding, self.scale_factor, self.shift_factor = padding, scale_factor, shift_factor
         self.rot_factor, self.rot_prob = rot_factor, rot_prob
         self.border_value = border_value
+        self.rotate_keys = tuple(rotate_keys)
 
     def _jitter(self, results):
         if not (self.scale_factor or self.shift_factor or (self.rot_factor and self.rot_prob)):
@@ -127,11 +131,10 @@ class VideoBBoxCrop(BaseTransform):
         results['img_shape'] = self.input_size[::-1]
         return results
 
-    @staticmethod
-    def _rotate_3d(results, rot):
+    def _rotate_3d(self, results, rot):
         c, s = np.cos(rot), np.sin(rot)
         rot3 = np.array([[c, -s, 0.], [s, c, 0.], [0., 0., 1.]])
-        for key in ('keypoints3d', 'gt_joints14'):
+        for key in self.rotate_keys:
             if key in results:
                 results[key] = (np.asarray(results[key]) @ rot3.T).astype(np.float32)
         if 'theta' in results:
