@@ -79,11 +79,10 @@ class SyntheticVideoDataset(BaseVideoDataset):
             smpl_valid=np.ones(num, np.float32),
             gt_joints14=joints14 - joints14[:, list(J14_HIP_IDS)].mean(1, keepdims=True),
             keypoints3d_cam=joints29)
-        height, width = self.settings['image_size']
         for key, value in raw.items():
             if key.endswith('_mask'):
-                if self.with_masks:
-                    ann[key] = np.unpackbits(value, axis=-1, count=width).astype(bool)
+                if self.with_masks:  # kept bit-packed, unpacked per window
+                    ann[f'packed_{key}'] = value
                 continue
             if key not in ('joints24', 'joints17'):
                 ann[key] = value
@@ -91,6 +90,14 @@ class SyntheticVideoDataset(BaseVideoDataset):
             print_log(f'SyntheticVideoDataset({self.split}): ground truth of the STAND-IN '
                       'body model, not SMPL.', logger='current', level=logging.WARNING)
         return ann
+
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        width = self.settings['image_size'][1]
+        for key in [k for k in info if k.startswith('packed_')]:
+            info[key[len('packed_'):]] = np.unpackbits(info.pop(key), axis=-1,
+                                                       count=width).astype(bool)
+        return info
 
     def load_images(self):
         return open_split_images(self.dataset_dir, self.split)

@@ -125,7 +125,7 @@ def test_generator_plays_clips(tmp_path, standin_model_dir):
     frames = [_frame(duration=1 / 25, left_knee=k) for k in knees]
     (tmp_path / 'clips').mkdir()
     (tmp_path / 'clips' / 'humanoid3d_knee.txt').write_text(json.dumps({'Frames': frames}))
-    settings = dict(num_sequences=dict(train=1, test=1), num_frames=20, image_size=(48, 48),
+    settings = dict(num_sequences=dict(train=1, val=0, test=1), num_frames=20, image_size=(48, 48),
                     motion=dict(source='deepmimic', deepmimic_dir=str(tmp_path / 'clips')))
     folder = ensure_synthetic_dataset(settings, str(tmp_path / 'cache'), standin_model_dir)
     ann, meta = load_split(folder, 'train')

@@ -79,6 +79,8 @@ def test_bad_settings():
         merge_settings(dict(image_sise=(64, 64)))
     with pytest.raises(KeyError, match='walk_prob'):
         merge_settings(dict(motion=dict(walk_probability=1.)))
+    with pytest.raises(KeyError, match="'train'"):
+        merge_settings(dict(num_sequences=dict(training=3)))
     assert merge_settings(dict(motion=dict(walk_prob=1.)))['motion']['yaw_speed'] == \
         DEFAULT_SETTINGS['motion']['yaw_speed']
 
@@ -86,7 +88,7 @@ def test_bad_settings():
 def test_stand_in_fallback(tmp_path, tiny_settings):
     """Without SMPL the stand-in is generated in the cache and the set says so."""
     cache = str(tmp_path)
-    settings = dict(tiny_settings, num_sequences=dict(train=1, test=1), num_frames=4)
+    settings = dict(tiny_settings, num_sequences=dict(train=1, val=0, test=1), num_frames=4)
     dataset_dir = ensure_synthetic_dataset(settings, cache, body_model_dir=str(tmp_path / 'no'))
     _, meta = load_split(dataset_dir, 'train')
     assert meta['body_model']['is_standin']

@@ -149,7 +149,7 @@ class SequenceRenderer:
         light = np.array([app.uniform(-.6, .6), app.uniform(-.9, -.2), -1.])
         light /= np.linalg.norm(light)
         ambient = app.uniform(.3, .5)
-        normals = self.normals(verts)
+        normals = self.normals(verts.astype(np.float32))
         shade = ambient + (1 - ambient) * np.clip(normals @ light, 0, 1)  # (L, V)
         background = make_background(rngs['background'], (height, width))
         images = np.repeat(background[None], len(verts), 0)

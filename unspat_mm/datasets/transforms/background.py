@@ -1,0 +1,48 @@
+"""Fresh backgrounds for synthetic clips, so that a model cannot memorise scenes."""
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from unspat_mm.registry import TRANSFORMS
+from ..synthetic.render import make_background
+
+__all__ = ['RandomSyntheticBackground']
+
+
+@TRANSFORMS.register_module()
+class RandomSyntheticBackground(BaseTransform):
+    """With probability ``prob``, replace the background of a synthetic clip (every pixel
+    outside ``person_mask`` and ``occluder_mask``) by a new procedural clutter background,
+    drawn from ``results['rng']`` and shared by the T frames (a static camera).
+
+    The synthetic set has few scenes (a hundred training sequences); their backgrounds
+    identify them, which lets a model memorise poses per scene instead of reading the body.
+    Needs ``SyntheticVideoDataset(with_masks=True)``; place it after
+    :class:`LoadVideoFrames` and before the crop (the masks are full-frame).
+
+    Args:
+        prob (float): probability of replacing the background of a clip.
+        noise_std (float): std of the pixel noise added to the new background (the stored
+            frames carry the same sensor noise).
+    """
+
+    def __init__(self, prob: float = .5, noise_std: float = 2.):
+        self.prob, self.noise_std = prob, noise_std
+
+    def transform(self, results: dict) -> dict:
+        missing = [k for k in ('person_mask', 'occluder_mask', 'rng') if k not in results]
+        if missing:
+            raise KeyError(f'RandomSyntheticBackground needs {missing} in results: build the '
+                           'dataset with with_masks=True (rng comes from BaseVideoDataset)')
+        rng = results['rng']
+        if rng.uniform() >= self.prob:
+            return results
+        imgs = results['imgs']
+        background = make_background(rng, imgs.shape[1:3]).astype(np.float32)
+        noise = rng.standard_normal(imgs.shape, dtype=np.float32) * self.noise_std
+        new = np.clip(background[None] + noise, 0, 255).round().astype(np.uint8)
+        keep = results['person_mask'] | results['occluder_mask']
+        results['imgs'] = np.where(keep[..., None], imgs, new)
+        return results
+
+    def __repr__(self):
+        return f'{type(self).__name__}(prob={self.prob}, noise_std={self.noise_std})'
