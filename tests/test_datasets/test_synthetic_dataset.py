@@ -13,9 +13,10 @@ T = 8
 CROP = 64
 
 
-def _pipeline(augment):
+def _pipeline(augment, background=False):
     jitter = dict(scale_factor=.25, rot_factor=30., rot_prob=1.) if augment else {}
-    return [dict(type='LoadVideoFrames'),
+    swap = [dict(type='RandomSyntheticBackground', prob=1.)] if background else []
+    return [dict(type='LoadVideoFrames'), *swap,
             dict(type='VideoBBoxCrop', input_size=CROP, **jitter),
             dict(type='PackVideoMeshInputs')]
 
@@ -24,11 +25,11 @@ def _pipeline(augment):
 def make(synthetic_tiny, standin_model_dir, tiny_settings):
     cache_dir, _ = synthetic_tiny
 
-    def build(split='train', augment=False, **kwargs):
+    def build(split='train', augment=False, background=False, **kwargs):
         return DATASETS.build(dict(
             type='SyntheticVideoDataset', split=split, cache_dir=cache_dir,
             body_model_dir=standin_model_dir, settings=tiny_settings, num_frames=T,
-            pipeline=_pipeline(augment), **kwargs))
+            pipeline=_pipeline(augment, background), **kwargs))
 
     return build
 
@@ -101,3 +102,13 @@ def test_masks_on_request(make, tiny_settings):
         seen += int(occ.any())
     assert seen > 0
     assert 'occluder_mask' not in make('val').get_data_info(3)
+
+
+def test_background_swap_keeps_the_person(make):
+    plain, swapped = make('train', with_masks=True), make('train', with_masks=True,
+                                                          background=True)
+    a, b = plain[4], swapped[4]
+    for key in ('keypoints3d', 'keypoints2d', 'theta'):
+        torch.testing.assert_close(a['data_samples'].get(key), b['data_samples'].get(key))
+    changed = (a['inputs'] != b['inputs']).any(1)  # (T, h, w)
+    assert .2 < changed.float().mean() < .95  # the background changed, not the whole crop

@@ -30,7 +30,7 @@ __all__ = ['GENERATOR_VERSION', 'DEFAULT_SETTINGS', 'PRESETS', 'SPLITS', 'merge_
            'settings_key', 'ensure_synthetic_dataset', 'load_split', 'open_split_images',
            'mean_pose_mpjpe']
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 SPLITS = ('train', 'val', 'test')
 DEFAULT_SETTINGS = dict(
     seed=0,

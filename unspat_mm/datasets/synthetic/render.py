@@ -163,9 +163,10 @@ def make_background(rng, size, palette=PART_COLORS, num_shapes=(12, 30)):
             p0 = (int(cx), int(cy))
             p1 = (int(cx + rng.uniform(-1, 1) * w), int(cy + rng.uniform(-1, 1) * h))
             cv2.line(mask, p0, p1, 1, int(rng.integers(1, 6)))
-        sel = mask.astype(bool)
-        if sel.any():
-            canvas[sel] = _texture(rng, (h, w), palette)[sel]
+        x0, y0, bw, bh = cv2.boundingRect(mask)
+        if bw and bh:  # texture only the shape's bounding box
+            sel = mask[y0:y0 + bh, x0:x0 + bw].astype(bool)
+            canvas[y0:y0 + bh, x0:x0 + bw][sel] = _texture(rng, (bh, bw), palette)[sel]
     return np.clip(canvas, 0, 255).astype(np.uint8)
 
 
