@@ -1,9 +1,9 @@
 # A CPU-sized UNSPAT for tests and the embedded default: the paper's structure
 # (per-frame ResNet, SAM, uncertainty, Space2Batch, 3 deconvs + IK head) with
-# narrow layers, 128x128 crops and 8x8 feature maps (ResNet-18 at 1/4 width,
+# narrow layers, 64x64 crops and 4x4 feature maps (ResNet-18 at 1/4 width,
 # stride 16), T=8.
 num_frames = 8
-input_size = (128, 128)
+input_size = (64, 64)
 body_model_dir = 'data/body_models/standin'  # generated on first use when absent
 
 model = dict(
@@ -16,7 +16,7 @@ model = dict(
         in_channels=64,
         embed_dims=64,
         num_frames=num_frames,
-        feat_size=(8, 8),
+        feat_size=(4, 4),
         num_layers=3,
         num_heads=8,
         ffn_ratio=2.0,

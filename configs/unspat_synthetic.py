@@ -1,0 +1,48 @@
+# The embedded default: a CPU-sized UNSPAT trained for a few minutes on the synthetic
+# occluded video benchmark (shaded bodies in procedural motion over clutter, tracker-like
+# box jitter for SAM to undo, occluders for the uncertainty re-weighting). Generated once
+# and cached under data/synthetic; needs neither SMPL nor any download (the stand-in body
+# model is generated on first use; its numbers are not SMPL numbers).
+#   python tools/train.py configs/unspat_synthetic.py
+#   python tools/test.py configs/unspat_synthetic.py CHECKPOINT --baseline
+_base_ = [
+    '_base_/default_runtime.py',
+    '_base_/models/unspat_tiny.py',  # defines num_frames, input_size, body_model_dir
+    '_base_/schedules/cpu_minutes.py',
+]
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=500),
+                     logger=dict(interval=20))
+log_processor = dict(by_epoch=False)
+
+num_frames = {{_base_.num_frames}}
+input_size = {{_base_.input_size}}
+body_model_dir = {{_base_.body_model_dir}}
+
+synthetic = dict(type='SyntheticVideoDataset', cache_dir='data/synthetic',
+                 body_model_dir=body_model_dir, num_frames=num_frames)
+train_pipeline = [
+    dict(type='LoadVideoFrames'),
+    dict(type='RandomSyntheticBackground', prob=0.7),
+    dict(type='VideoBBoxCrop', input_size=input_size, bbox_key='bbox', scale_factor=0.1,
+         rot_factor=10., rot_prob=0.3),
+    dict(type='PackVideoMeshInputs'),
+]
+test_pipeline = [
+    dict(type='LoadVideoFrames'),
+    dict(type='VideoBBoxCrop', input_size=input_size, bbox_key='bbox'),
+    dict(type='PackVideoMeshInputs'),
+]
+train_dataloader = dict(
+    batch_size=8, num_workers=1, persistent_workers=True,
+    sampler=dict(type='DrawIdSampler', shuffle=True),
+    dataset=dict(**synthetic, split='train', with_masks=True, seed=0, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8, num_workers=1, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(**synthetic, split='val', test_mode=True, pipeline=test_pipeline))
+test_dataloader = dict(
+    batch_size=8, num_workers=1, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(**synthetic, split='test', test_mode=True, pipeline=test_pipeline))
+val_evaluator = dict(type='MeshMetric', joint_set='j14', root='hip_mid')
+test_evaluator = val_evaluator
