@@ -16,8 +16,11 @@ setup: $(STAMP)
 test: setup
 	$(PY) -m pytest tests
 
+WORK_DIR ?= work_dirs/$(basename $(notdir $(CONFIG)))
+
 train: setup
-	$(PY) tools/train.py $(CONFIG)
+	$(PY) tools/train.py $(CONFIG) --work-dir $(WORK_DIR)
+	$(PY) tools/test.py $(CONFIG) $$(cat $(WORK_DIR)/last_checkpoint) --work-dir $(WORK_DIR) --baseline
 
 clean-venv:
 	rm -rf $(VENV)
