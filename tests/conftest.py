@@ -1,5 +1,6 @@
 """Fixtures shared by the whole test suite."""
 import pytest
+import torch
 
 
 @pytest.fixture(scope='session')
@@ -14,3 +15,13 @@ def standin_model_dir(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp('standin_body_model')
     make_standin_files(str(out_dir), seed=0)
     return str(out_dir)
+
+
+@pytest.fixture
+def one_thread():
+    """Many tiny ops: a second thread only adds synchronisation, and on a
+    shared machine it can make the loop several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -122,16 +122,6 @@ def test_wrong_feature_size_is_explained():
         sam(torch.randn(1, 3, 8, 6, 6))
 
 
-@pytest.fixture
-def one_thread():
-    """Many tiny ops: a second thread only adds synchronisation, and on a
-    shared machine it can make the loop several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_sam_learns_known_shifts(one_thread):
     """The correlation volume carries the motion: trained briefly to align
     shifted copies, SAM predicts the shift (error << the 1.2-cell mean shift)."""

@@ -64,16 +64,6 @@ def _clips(n, t, c, h, w, noise=0.1):
     return torch.randn(n, 1, c, h, w) + noise * torch.randn(n, t, c, h, w)
 
 
-@pytest.fixture
-def one_thread():
-    """Many tiny ops: a second thread only adds synchronisation, and on a
-    shared machine it can make the loop several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_estimator_learns_to_find_artifacts(one_thread):
     torch.manual_seed(0)
     start = time.time()
