@@ -54,3 +54,38 @@ def test_needs_a_crop():
     res.pop('input_size')
     with pytest.raises(KeyError, match='VideoBBoxCrop'):
         PackVideoMeshInputs()(res)
+
+
+def test_packs_gt_joints17_and_the_flip_flag():
+    res = _results()
+    res.pop('gt_joints14')
+    res['gt_joints17'] = np.random.default_rng(2).normal(size=(5, 17, 3))
+    res['flipped'] = True
+    sample = PackVideoMeshInputs()(res)['data_samples']
+    assert set(sample.keys()) == set(TARGETS) | {'gt_joints17'}
+    assert sample.gt_joints17.dtype == torch.float32
+    np.testing.assert_allclose(sample.gt_joints17.numpy(), res['gt_joints17'][2], rtol=1e-6)
+    assert sample.flipped is True
+
+
+def test_a_flipped_window_packs_the_mirrored_targets():
+    """Flip -> crop -> pack: the packed middle frame is the mirror of the unflipped one."""
+    from unspat_mm.datasets.transforms import RandomVideoFlip, VideoBBoxCrop, flip_joints
+    from unspat_mm.models.body.skeleton import HYBRIK_FLIP_PAIRS
+    res = _results(size=(64, 64))
+    res['imgs'] = np.random.default_rng(3).integers(0, 256, (5, 48, 64, 3), dtype=np.uint8)
+    res['bbox'] = np.repeat([[32., 24., 64., 48.]], 5, 0)  # centred: the crop is symmetric
+    for key in ('input_size', 'img_shape', 'crop_bbox'):
+        res.pop(key)
+    crop, pack = VideoBBoxCrop(input_size=64), PackVideoMeshInputs()
+    plain = pack(crop({**res}))
+    flipped = pack(crop(RandomVideoFlip(prob=1.)({**res})))
+    assert flipped['data_samples'].flipped is True and 'flipped' not in plain['data_samples']
+    np.testing.assert_array_equal(flipped['inputs'].numpy(), plain['inputs'].numpy()[..., ::-1])
+    a, b = plain['data_samples'], flipped['data_samples']
+    # crop coordinates in [-0.5, 0.5]: the mirror is x -> -x
+    np.testing.assert_allclose(b.keypoints2d.numpy(),
+                               flip_joints(a.keypoints2d.numpy(), HYBRIK_FLIP_PAIRS, 0.),
+                               atol=1e-5)
+    np.testing.assert_allclose(b.keypoints3d.numpy(),
+                               flip_joints(a.keypoints3d.numpy(), HYBRIK_FLIP_PAIRS), atol=1e-6)

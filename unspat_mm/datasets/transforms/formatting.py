@@ -13,7 +13,8 @@ __all__ = ['PackVideoMeshInputs']
 
 _DEFAULT_META = ('sequence_id', 'frame_index', 'valid', 'occluded', 'img_shape', 'ori_shape',
                  'input_size', 'sample_idx', 'draw_id', 'epoch', 'center_index',
-                 'window_frame_indices', 'occluded_frames', 'crop_bbox', 'crop_affine')
+                 'window_frame_indices', 'occluded_frames', 'crop_bbox', 'crop_affine',
+                 'flipped')
 
 
 def _float(value) -> torch.Tensor:
@@ -34,9 +35,11 @@ class PackVideoMeshInputs(BaseTransform):
     - ``theta`` (72,) camera-frame axis-angle, ``betas`` (10,), ``smpl_valid`` (scalar,
       0. or 1.);
     - ``gt_joints14`` (14, 3) hip-centred metres, when the dataset has it without SMPL;
+    - ``gt_joints17`` (17, 3) pelvis-centred metres (Human3.6M order), when present;
 
     and metainfo ``meta_keys`` present in ``results`` (sequence_id, frame_index, valid,
-    occluded, img_shape, ...; per-window arrays such as ``crop_bbox`` at the middle frame).
+    occluded, img_shape, ``flipped``, ...; per-window arrays such as ``crop_bbox`` at the
+    middle frame).
 
     Args:
         meta_keys (Sequence[str]): result keys copied to the metainfo.
@@ -61,8 +64,9 @@ class PackVideoMeshInputs(BaseTransform):
             theta=_float(results['theta'][c]),
             betas=_float(results['betas'][c]),
             smpl_valid=_float(float(np.asarray(results['smpl_valid'][c]) > 0)))
-        if 'gt_joints14' in results:
-            fields['gt_joints14'] = _float(results['gt_joints14'][c])
+        for key in ('gt_joints14', 'gt_joints17'):
+            if key in results:
+                fields[key] = _float(results[key][c])
         metainfo = {}
         for key in self.meta_keys:
             if key in results:

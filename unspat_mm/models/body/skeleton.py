@@ -45,3 +45,15 @@ J14_JOINT_NAMES = (
     'left_wrist', 'neck', 'head_top')
 J14_HIP_IDS = (2, 3)  # the root for MPJPE is their midpoint
 NUM_J14_JOINTS = 14
+
+
+def _left_right_pairs(names):
+    """Index pairs ``(i, j)`` of the joints named ``left_<x>`` / ``right_<x>``, by ``i``."""
+    index = {name: i for i, name in enumerate(names)}
+    return tuple((i, index['right_' + name[len('left_'):]]) for i, name in enumerate(names)
+                 if name.startswith('left_'))
+
+
+# Left/right pairs of the evaluation joint sets, read off their names.
+H36M_FLIP_PAIRS = _left_right_pairs(H36M_JOINT_NAMES)
+J14_FLIP_PAIRS = _left_right_pairs(J14_JOINT_NAMES)
