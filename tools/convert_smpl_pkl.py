@@ -12,7 +12,7 @@ code. The ``.npz`` holds the 7 arrays SMPL needs (``J_regressor`` densified), ch
 against SMPL's layout; ``SMPLBodyModel`` loads it.
 """
 import argparse
-import importlib
+import copyreg
 import os.path as osp
 import pickle
 import sys
@@ -20,13 +20,11 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 
+from unspat_mm.models.body.smpl_layer import validate_body_model_arrays
+from unspat_mm.utils.safe_unpickle import RestrictedUnpickler, safe_load_pickle
+
 SMPL_KEYS = ('v_template', 'shapedirs', 'posedirs', 'J_regressor', 'weights', 'kintree_table',
              'f')
-_RENAMED = {'__builtin__': 'builtins', 'copy_reg': 'copyreg',
-            'numpy.core.multiarray': 'numpy._core.multiarray'}
-_ALLOWED = {('numpy', 'ndarray'), ('numpy', 'dtype'), ('numpy._core.multiarray', '_reconstruct'),
-            ('numpy._core.multiarray', 'scalar'), ('_codecs', 'encode'), ('builtins', 'set'),
-            ('builtins', 'frozenset'), ('builtins', 'object'), ('copyreg', '_reconstructor')}
 _SPARSE_MODULES = ('scipy.sparse', 'scipy.sparse.csc', 'scipy.sparse._csc', 'scipy.sparse.csr',
                    'scipy.sparse._csr')
 
@@ -74,31 +72,28 @@ def _chumpy_class(module, name):
     return _CHUMPY_CLASSES[full]
 
 
-class SMPLUnpickler(pickle.Unpickler):
-    """Unpickles SMPL model files only: see the module docstring."""
+class SMPLUnpickler(RestrictedUnpickler):
+    """Unpickles SMPL model files only: numpy arrays and containers (the shared allow-list
+    of :mod:`unspat_mm.utils.safe_unpickle`), plus chumpy and scipy sparse classes, which
+    are captured instead of imported, and ``copyreg._reconstructor`` to build them."""
+    extra_names = {(module, '_reconstructor'): copyreg._reconstructor
+                   for module in ('copyreg', 'copy_reg')}
+    extra_names.update({(module, 'object'): object for module in ('builtins', '__builtin__')})
+    allowed_description = ('an SMPL model file holds only numpy arrays, scipy sparse matrices '
+                           'and chumpy arrays. Is this an official SMPL .pkl?')
 
     def find_class(self, module, name):
         if module == 'chumpy' or module.startswith('chumpy.'):
             return _chumpy_class(module, name)
         if module in _SPARSE_MODULES and name in ('csc_matrix', 'csr_matrix'):
             return type(name, (SparseMatrix, ), {'build': getattr(sp, name)})
-        module = _RENAMED.get(module, module)
-        if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(
-                f'refusing to unpickle {module}.{name}: an SMPL model file holds only numpy '
-                'arrays, scipy sparse matrices and chumpy arrays. Is this an official SMPL .pkl?')
-        try:
-            found = importlib.import_module(module)
-        except ImportError:  # numpy < 2 has no numpy._core
-            found = importlib.import_module(module.replace('numpy._core', 'numpy.core'))
-        return getattr(found, name)
+        return super().find_class(module, name)
 
 
 def load_smpl_pkl(path):
     """Read an SMPL ``.pkl`` without chumpy: ``dict`` of the 7 arrays (float64 for the float
     ones, ``J_regressor`` dense)."""
-    with open(path, 'rb') as f:
-        data = SMPLUnpickler(f, encoding='latin1').load()
+    data = safe_load_pickle(path, encoding='latin1', unpickler_class=SMPLUnpickler)
     if not isinstance(data, dict):
         raise ValueError(f'{path}: expected a dict of arrays, found {type(data).__name__}')
     missing = [k for k in SMPL_KEYS if k not in data]
@@ -131,8 +126,6 @@ def main(argv=None):
     if osp.exists(args.out) and not args.force:
         print(f'error: {args.out} exists; pass --force to overwrite it', file=sys.stderr)
         return 1
-    # Imported here: the checks need the package, the --help does not.
-    from unspat_mm.models.body.smpl_layer import validate_body_model_arrays
     try:
         arrays = validate_body_model_arrays(load_smpl_pkl(args.pkl), source=args.pkl)
     except (OSError, ValueError, pickle.UnpicklingError) as err:

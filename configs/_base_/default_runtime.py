@@ -20,9 +20,11 @@ env_cfg = dict(
 )
 randomness = dict(seed=0)
 
-# A plain visualizer: mmpose's PoseLocalVisualizer needs torchvision.
+# A plain visualizer: mmpose's PoseLocalVisualizer needs torchvision. No fixed
+# name: each runner then gets its own instance (named after its experiment), and
+# several runs in one process (tests, notebooks) each log into their own work_dir.
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
+visualizer = dict(type='Visualizer', vis_backends=vis_backends)
 
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 log_level = 'INFO'

@@ -176,3 +176,27 @@ def test_bad_configs_and_samples_raise():
     metric.process({}, [dict(s, valid=False) for s in samples])
     with pytest.raises(ValueError, match='none of the 3 evaluated frames is valid'):
         metric.compute_metrics(metric.results)
+
+
+@pytest.mark.parametrize('accel_mode', ['consecutive', 'filter_first'])
+def test_invalid_frames_may_lack_ground_truth(accel_mode):
+    """3DPW frames without a camera pose have no ground truth: dropping it from the
+    invalid frames changes no metric; a valid frame without it is an error."""
+    samples = _make_samples(seed=4)
+    full = _run(MeshMetric(accel_mode=accel_mode), samples)
+    metric = MeshMetric(accel_mode=accel_mode)
+    for i in range(0, len(samples), 4):
+        batch = [_to_data_sample(s) for s in samples[i:i + 4]]
+        for s in batch:
+            if not s['valid']:
+                del s['gt_joints14'], s['gt_vertices']
+        metric.process({}, batch)
+    stripped = metric.compute_metrics(metric.results)
+    assert stripped.keys() == full.keys()
+    for name, value in full.items():
+        assert stripped[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
+
+    bad = _to_data_sample(samples[0])
+    bad.update(valid=True, gt_joints14=np.full((14, 3), np.nan))
+    with pytest.raises(ValueError, match='gt_joints14 of a valid frame is not finite'):
+        MeshMetric().process({}, [bad])

@@ -81,7 +81,7 @@ class VideoBBoxCrop(BaseTransform):
     def __init__(self, input_size: Union[int, Tuple[int, int]] = (256, 256), bbox_key='bbox',
                  padding: float = 1., scale_factor: float = 0., rot_factor: float = 0.,
                  rot_prob: float = 0., shift_factor: float = 0., border_value: int = 0,
-                 rotate_keys: Sequence[str] = ('keypoints3d', 'gt_joints14')):
+                 rotate_keys: Sequence[str] = ('keypoints3d', 'gt_joints14', 'gt_joints17')):
         self.input_size = (input_size, input_size) if isinstance(input_size, int) else tuple(
             int(v) for v in input_size)
         self.bbox_key = bbox_key

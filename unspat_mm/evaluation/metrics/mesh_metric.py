@@ -144,13 +144,33 @@ class MeshMetric(BaseMetric):
         return joints
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
-        """Compute the per-frame errors of a batch; append one result per sample."""
+        """Compute the per-frame errors of a batch; append one result per sample.
+
+        A frame the dataset marks invalid (``valid=False``) may lack ground truth (e.g.
+        3DPW frames without a camera pose): it is kept, with NaN joints and errors, so
+        that the acceleration error still sees the gap in its sequence."""
         if len(data_samples) == 0:
             return
+        valid_flags = []
+        for sample in data_samples:
+            valid = _lookup(sample, 'valid', required=False)
+            valid_flags.append(True if valid is None else bool(_to_numpy(valid).item()))
         pred = np.stack([self._joints(s, self.pred_key) for s in data_samples])
-        gt = np.stack([self._joints(s, self.gt_key) for s in data_samples])
-        frame_mpjpe = mpjpe(pred, gt, root=self.root_ids)
-        frame_pa = pa_mpjpe(pred, gt)
+        gt = np.stack([
+            self._joints(s, self.gt_key) if valid or _lookup(s, self.gt_key, False) is not None
+            else np.full((self.num_joints, 3), np.nan)
+            for s, valid in zip(data_samples, valid_flags)])
+        has_gt = np.isfinite(gt).all(axis=(1, 2))
+        bad = [i for i, valid in enumerate(valid_flags) if valid and not has_gt[i]]
+        if bad:
+            raise ValueError(f'MeshMetric: {self.gt_key} of a valid frame is not finite (batch '
+                             f'position {bad[0]}); mark frames without ground truth '
+                             'valid=False in the dataset.')
+        frame_mpjpe = np.full(len(gt), np.nan)
+        frame_pa = np.full(len(gt), np.nan)
+        if has_gt.any():
+            frame_mpjpe[has_gt] = mpjpe(pred[has_gt], gt[has_gt], root=self.root_ids)
+            frame_pa[has_gt] = pa_mpjpe(pred[has_gt], gt[has_gt])
         for i, sample in enumerate(data_samples):
             pred_verts = _lookup(sample, 'pred_vertices', required=False)
             gt_verts = _lookup(sample, 'gt_vertices', required=False)
@@ -158,12 +178,11 @@ class MeshMetric(BaseMetric):
             if pred_verts is not None and gt_verts is not None:
                 frame_mpvpe = float(
                     mpvpe(_to_numpy(pred_verts)[None], _to_numpy(gt_verts)[None])[0])
-            valid = _lookup(sample, 'valid', required=False)
             self.results.append(
                 dict(
                     sequence_id=_to_numpy(_lookup(sample, 'sequence_id')).item(),
                     frame_index=int(_to_numpy(_lookup(sample, 'frame_index')).item()),
-                    valid=True if valid is None else bool(_to_numpy(valid).item()),
+                    valid=valid_flags[i],
                     pred_joints=pred[i],
                     gt_joints=gt[i],
                     mpjpe=float(frame_mpjpe[i]),

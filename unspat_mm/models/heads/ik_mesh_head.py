@@ -4,6 +4,7 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -16,12 +17,12 @@ from .soft_argmax import soft_argmax_3d
 NUM_TWISTS = NUM_SMPL_JOINTS - 1
 
 
-def _deconv_stack(in_channels: int, channels: Sequence[int]) -> nn.Sequential:
+def _deconv_stack(in_channels: int, channels: Sequence[int], norm_cfg: dict) -> nn.Sequential:
     layers = []
     for out_channels in channels:
         layers += [nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1,
                                       bias=False),
-                   nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
+                   build_norm_layer(norm_cfg, out_channels)[1], nn.ReLU(inplace=True)]
         in_channels = out_channels
     return nn.Sequential(*layers)
 
@@ -55,6 +56,9 @@ class IKMeshHead(BaseModule):
         in_channels: channels of the neck's output (paper: 512).
         body_model: config of the body layer (``SMPLBodyModel``).
         deconv_channels: output channels of the three deconvolutions.
+        norm_cfg: normalisation after each deconvolution (mmcv ``build_norm_layer``;
+            e.g. ``dict(type='GN', num_groups=8)`` for results independent of how a
+            batch is split across processes).
         depth_bins: heatmap depth resolution (HybrIK: 64).
         fc_channels: hidden widths of the MLP on the pooled feature.
         cube_size: metres spanned by the heatmap cube (HybrIK: 2.2).
@@ -68,6 +72,7 @@ class IKMeshHead(BaseModule):
                  in_channels: int,
                  body_model: dict,
                  deconv_channels: Sequence[int] = (256, 256, 256),
+                 norm_cfg: dict = dict(type='BN'),
                  depth_bins: int = 64,
                  fc_channels: Sequence[int] = (1024, 1024),
                  dropout: float = 0.5,
@@ -88,7 +93,7 @@ class IKMeshHead(BaseModule):
         self.depth_bins = depth_bins
         self.cube_size = cube_size
         self.focal = focal
-        self.deconv = _deconv_stack(in_channels, deconv_channels)
+        self.deconv = _deconv_stack(in_channels, deconv_channels, norm_cfg)
         self.final_conv = nn.Conv2d(deconv_channels[-1], NUM_HYBRIK_JOINTS * depth_bins, 1)
         self.mlp = _mlp(in_channels, fc_channels, dropout)
         hidden = fc_channels[-1] if fc_channels else in_channels

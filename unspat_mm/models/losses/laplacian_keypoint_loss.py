@@ -3,6 +3,7 @@ import math
 from typing import Optional, Tuple
 
 import torch
+from mmengine.dist import all_reduce, get_world_size
 from torch import Tensor, nn
 
 from unspat_mm.registry import MODELS
@@ -43,6 +44,11 @@ def masked_reduce(values: Tensor, weight: Tensor, reduction: str) -> Tensor:
     gradient, even if their values are not finite. ``'mean'`` divides by the
     sum of the positive weights (0 when every entry is masked), ``'none'``
     returns the (B, N) weighted terms.
+
+    In distributed training the ``'mean'`` divisor is the average over processes
+    of their weight sums (as mmdet's ``reduce_mean`` of ``avg_factor``): with
+    gradients averaged across processes, the result is the mean over the global
+    batch, whatever the split of the valid entries among the processes.
     """
     valid = weight > 0
     weighted = torch.where(valid, values * weight, values.new_zeros(()))
@@ -50,7 +56,9 @@ def masked_reduce(values: Tensor, weight: Tensor, reduction: str) -> Tensor:
         return weighted
     if reduction == 'sum':
         return weighted.sum()
-    total = torch.where(valid, weight, weight.new_zeros(())).sum()
+    total = torch.where(valid, weight, weight.new_zeros(())).sum().detach()
+    if get_world_size() > 1:
+        all_reduce(total, op='mean')
     return weighted.sum() / torch.where(total > 0, total, total.new_ones(()))
 
 
