@@ -8,6 +8,7 @@ from einops import rearrange
 from mmcv.transforms import BaseTransform
 
 from unspat_mm.registry import TRANSFORMS
+from .frames import check_video_frames
 
 __all__ = ['VideoColorJitter']
 
@@ -65,12 +66,7 @@ class VideoColorJitter(BaseTransform):
         self.prob = float(prob)
 
     def transform(self, results: dict) -> dict:
-        imgs = results.get('imgs')
-        if not isinstance(imgs, np.ndarray) or imgs.ndim != 4 or imgs.shape[-1] != 3 or \
-                imgs.dtype != np.uint8:
-            raise ValueError('VideoColorJitter: results["imgs"] must be (T, H, W, 3) uint8 RGB, '
-                             f'got {getattr(imgs, "shape", type(imgs))} '
-                             f'{getattr(imgs, "dtype", "")}')
+        imgs = check_video_frames(results.get('imgs'), 'VideoColorJitter')
         active = [name for name, rng_ in self.ranges.items() if rng_ is not None]
         if not active or self.prob == 0:
             return results

@@ -14,6 +14,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from unspat_mm.registry import TRANSFORMS
+from .frames import check_video_frames
 from ..synthetic.render import make_occluder
 from .bbox_crop import to_cv2_affine
 
@@ -137,12 +138,7 @@ class RandomVideoOccluders(BaseTransform):
         self.mask_threshold = float(mask_threshold)
 
     def transform(self, results: dict) -> dict:
-        imgs = results.get('imgs')
-        if not isinstance(imgs, np.ndarray) or imgs.ndim != 4 or imgs.shape[-1] != 3 or \
-                imgs.dtype != np.uint8:
-            raise ValueError('RandomVideoOccluders: results["imgs"] must be (T, H, W, 3) uint8, '
-                             f'got {getattr(imgs, "shape", type(imgs))} '
-                             f'{getattr(imgs, "dtype", "")}')
+        imgs = check_video_frames(results.get('imgs'), 'RandomVideoOccluders')
         num, height, width = imgs.shape[:3]
         mask = np.zeros((num, height, width), bool)
         if self.prob > 0:
