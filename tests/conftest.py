@@ -2,6 +2,10 @@
 import pytest
 import torch
 
+# A small but complete synthetic set: every split, occlusions in every sequence.
+TINY_SETTINGS = dict(num_sequences=dict(train=3, val=1, test=2), num_frames=20,
+                     image_size=(96, 96), occlusion=dict(seq_prob=1.))
+
 
 @pytest.fixture(scope='session')
 def standin_model_dir(tmp_path_factory):
@@ -25,3 +29,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='session')
+def tiny_settings():
+    """Overrides of the synthetic defaults used by :func:`synthetic_tiny`."""
+    return TINY_SETTINGS
+
+
+@pytest.fixture(scope='session')
+def synthetic_tiny(tmp_path_factory, standin_model_dir):
+    """``(cache_dir, dataset_dir)`` of the tiny synthetic set (stand-in body model),
+    generated once per session (about a second)."""
+    from unspat_mm.datasets.synthetic import ensure_synthetic_dataset
+    cache_dir = str(tmp_path_factory.mktemp('synthetic_cache'))
+    return cache_dir, ensure_synthetic_dataset(TINY_SETTINGS, cache_dir, standin_model_dir)
