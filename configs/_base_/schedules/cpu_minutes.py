@@ -1,6 +1,6 @@
 # A few CPU minutes: iteration-based, Adam, cosine decay.
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=2000, val_interval=10**9)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=3000, val_interval=10**9)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=3e-3), clip_grad=dict(max_norm=5.0))
-param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, T_max=2000, eta_min=1e-5)]
+param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, T_max=3000, eta_min=1e-5)]
