@@ -19,7 +19,7 @@ import unspat_mm  # noqa: F401
 from unspat_mm.engine import trust_checkpoints
 from unspat_mm.evaluation import mean_pose_baseline
 from unspat_mm.registry import DATASETS
-from unspat_mm.utils import setup_cpu_distributed
+from unspat_mm.utils import setup_cpu_distributed, teardown_distributed
 
 
 def parse_args(argv=None):
@@ -89,6 +89,7 @@ def main(argv=None):
                                       DATASETS.build(cfg.test_dataloader.dataset))
     if is_main_process():
         print(format_results(metrics, baseline), flush=True)
+    teardown_distributed()
     return metrics, baseline
 
 

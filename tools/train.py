@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 
 import unspat_mm  # noqa: F401  (registers everything; mmcv-lite compatibility)
 from unspat_mm.engine import trust_checkpoints
-from unspat_mm.utils import setup_cpu_distributed
+from unspat_mm.utils import setup_cpu_distributed, teardown_distributed
 
 
 def parse_args(argv=None):
@@ -69,6 +69,7 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    teardown_distributed()
     return runner
 
 

@@ -1,3 +1,3 @@
-from .distributed import setup_cpu_distributed
+from .distributed import setup_cpu_distributed, teardown_distributed
 
-__all__ = ['setup_cpu_distributed']
+__all__ = ['setup_cpu_distributed', 'teardown_distributed']

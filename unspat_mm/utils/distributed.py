@@ -41,3 +41,12 @@ def setup_cpu_distributed(cfg: Config) -> Config:
         kwargs['timeout'] = datetime.timedelta(seconds=kwargs['timeout'])
     torch_dist.init_process_group(backend=dist_cfg['backend'], **kwargs)
     return cfg
+
+
+def teardown_distributed() -> None:
+    """Wait for every process, then destroy the process group. A gloo group still alive
+    when the interpreter exits can abort it ("terminate called without an active
+    exception"), failing a run that trained correctly."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
