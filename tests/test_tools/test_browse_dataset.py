@@ -60,7 +60,7 @@ def test_png_is_the_crops_with_the_skeleton(tmp_path, synthetic_options):
         imgs, kps = results['imgs'], results['keypoints2d']
         valid = results['keypoints2d_valid'] > 0
         num, size = len(imgs), imgs.shape[1]
-        assert (num, size) == (8, 64)  # the tiny config: T = 8, 64x64 crops
+        assert (num, size) == (cfg.num_frames, cfg.input_size[0])  # the config's T and crop
         png = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
         cols = math.ceil(math.sqrt(num))
         assert png.shape == (math.ceil(num / cols) * size, cols * size, 3)
