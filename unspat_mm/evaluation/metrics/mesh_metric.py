@@ -143,6 +143,12 @@ class MeshMetric(BaseMetric):
                              f'joint_set={self.joint_set!r}, got {joints.shape}.')
         return joints
 
+    def _gt_joints(self, sample: dict, valid: bool) -> np.ndarray:
+        """Ground-truth joints; NaN for an invalid frame that has none."""
+        if not valid and _lookup(sample, self.gt_key, required=False) is None:
+            return np.full((self.num_joints, 3), np.nan)
+        return self._joints(sample, self.gt_key)
+
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Compute the per-frame errors of a batch; append one result per sample.
 
@@ -156,10 +162,7 @@ class MeshMetric(BaseMetric):
             valid = _lookup(sample, 'valid', required=False)
             valid_flags.append(True if valid is None else bool(_to_numpy(valid).item()))
         pred = np.stack([self._joints(s, self.pred_key) for s in data_samples])
-        gt = np.stack([
-            self._joints(s, self.gt_key) if valid or _lookup(s, self.gt_key, False) is not None
-            else np.full((self.num_joints, 3), np.nan)
-            for s, valid in zip(data_samples, valid_flags)])
+        gt = np.stack([self._gt_joints(s, valid) for s, valid in zip(data_samples, valid_flags)])
         has_gt = np.isfinite(gt).all(axis=(1, 2))
         bad = [i for i, valid in enumerate(valid_flags) if valid and not has_gt[i]]
         if bad:
