@@ -4,17 +4,18 @@ import copy
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.optim import build_optim_wrapper
 from mmengine.structures import BaseDataElement
 
 from unspat_mm.datasets import SyntheticVideoDataset
 from unspat_mm.models.heads import semi_perspective_projection
 from unspat_mm.registry import MODELS
 
-# The issue asks for a >= 90% lower error in 200 steps; that bound is NOT met. Measured
-# (one thread, this config): 81.2% for this test's seed and clips; over model seeds 0-2
-# 57-92% (the Laplacian NLL lets the hard distal joints keep a large sigma, which slows
-# them down). The test asserts a bound that every measured run met.
-MAX_ERROR_RATIO = 0.45
+# The issue's bound: the 29-keypoint error falls by >= 90% in <= 200 steps. Measured with
+# the embedded default's model and optimizer (one thread): 93.5% for this test's seed,
+# 93.5-96.6% over model seeds 0-4.
+MAX_ERROR_RATIO = 0.10
+NUM_STEPS = 200
 
 
 def tiny_model_cfg(model_dir):
@@ -22,6 +23,15 @@ def tiny_model_cfg(model_dir):
     model = copy.deepcopy(cfg.model)
     model.head.body_model.model_dir = model_dir
     return model
+
+
+def embedded_default_model_and_optimizer(model_dir):
+    """The model and the optimizer wrapper of ``configs/unspat_synthetic.py`` (T=4)."""
+    cfg = Config.fromfile('configs/unspat_synthetic.py')
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.head.body_model.model_dir = model_dir
+    model = MODELS.build(model_cfg)
+    return model, build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper)), cfg.num_frames
 
 
 def two_clips(body_model, num_frames=8, size=64):
@@ -72,21 +82,19 @@ def two_synthetic_clips(cache_dir, model_dir, settings, num_frames=8, size=64):
 
 def test_tiny_unspat_learns_two_synthetic_clips(standin_model_dir, synthetic_tiny,
                                                  tiny_settings, one_thread):
-    """All losses, 200 Adam steps (lr 3e-3) on two rendered 64x64 clips (4x4 feature
-    maps); the error is that of the 29 soft-argmax keypoints, root-relative."""
+    """The embedded default's model and optimizer (Adam 3e-3, gradient clipping, sigma at
+    0.1x lr), all losses, 200 steps on two rendered 64x64 clips; the error is that of the
+    29 soft-argmax keypoints, root-relative."""
     torch.manual_seed(0)
-    model = MODELS.build(tiny_model_cfg(standin_model_dir))
-    data = two_synthetic_clips(synthetic_tiny[0], standin_model_dir, tiny_settings)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model, optim_wrapper, num_frames = embedded_default_model_and_optimizer(standin_model_dir)
+    data = two_synthetic_clips(synthetic_tiny[0], standin_model_dir, tiny_settings,
+                               num_frames=num_frames)
     before = keypoint_error_mm(model, data)
-    for step in range(200):
+    for _ in range(NUM_STEPS):
         losses = model(**model.data_preprocessor(data, training=True), mode='loss')
-        loss = sum(losses.values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        optim_wrapper.update_params(sum(losses.values()))
     after = keypoint_error_mm(model, data)
-    print(f'\n29-keypoint error: {before:.1f} mm -> {after:.1f} mm after {step + 1} steps '
+    print(f'\n29-keypoint error: {before:.1f} mm -> {after:.1f} mm after {NUM_STEPS} steps '
           f'({100 * (1 - after / before):.1f}% lower); losses: '
           f'{ {k: round(v.item(), 3) for k, v in losses.items()} }')
     assert set(losses) == {'loss_kp3d', 'loss_kp2d', 'loss_beta', 'loss_theta', 'loss_twist',

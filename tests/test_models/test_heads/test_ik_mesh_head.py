@@ -75,3 +75,26 @@ def test_losses_vanish_at_ground_truth_and_ignore_invalid_samples(head):
     masked = head.loss(outputs, targets)
     assert all(torch.isfinite(v) for v in masked.values())
     assert masked['loss_beta'].abs().item() < 1e-6
+
+
+@pytest.mark.parametrize('detach', [True, False])
+def test_theta_loss_reaches_the_keypoints_only_when_the_ik_is_not_detached(standin_model_dir,
+                                                                          detach):
+    torch.manual_seed(0)
+    head = IKMeshHead(in_channels=16, body_model=dict(type='SMPLBodyModel',
+                                                      model_dir=standin_model_dir),
+                      deconv_channels=(8, 8, 8), depth_bins=8, fc_channels=(16, ),
+                      detach_ik_keypoints=detach)
+    feats = torch.randn(2, 16, 4, 4, generator=torch.Generator().manual_seed(1))
+    out = head(feats)
+    theta, betas = _natural_poses(2, seed=3)
+    loss = head.loss_theta(out['rotmats'], theta, torch.ones(2))
+    loss.backward()
+    heatmap_grad = head.final_conv.weight.grad
+    twist_grad = head.twist_fc.weight.grad
+    # the twist branch learns from theta either way (HybrIK's split)
+    assert twist_grad is not None and twist_grad.abs().sum() > 0
+    if detach:
+        assert heatmap_grad is None or torch.count_nonzero(heatmap_grad) == 0
+    else:
+        assert heatmap_grad.abs().sum() > 0

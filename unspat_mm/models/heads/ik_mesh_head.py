@@ -63,6 +63,11 @@ class IKMeshHead(BaseModule):
         fc_channels: hidden widths of the MLP on the pooled feature.
         cube_size: metres spanned by the heatmap cube (HybrIK: 2.2).
         focal: normalised focal length of the semi-perspective camera.
+        detach_ik_keypoints: feed the IK a detached copy of the keypoints, as
+            HybrIK does: the theta loss then trains the twist and shape branches,
+            and the keypoints learn from the keypoint losses alone (through the
+            IK, the theta loss's gradient on a far-off keypoint need not point
+            towards its target and slows the keypoints' convergence).
         init_camera_scale: initial s (crop units per metre).
         loss_kp3d, loss_kp2d, loss_beta, loss_theta, loss_twist: loss configs
             (eqs. 7-10; weights are the lambdas of eq. 11).
@@ -79,6 +84,7 @@ class IKMeshHead(BaseModule):
                  cube_size: float = 2.2,
                  focal: float = 1000. / 256.,
                  init_camera_scale: float = 0.9 / 2.2,
+                 detach_ik_keypoints: bool = True,
                  num_betas: int = 10,
                  loss_kp3d: dict = dict(type='LaplacianKeypointLoss'),
                  loss_kp2d: dict = dict(type='LaplacianKeypointLoss'),
@@ -93,6 +99,7 @@ class IKMeshHead(BaseModule):
         self.depth_bins = depth_bins
         self.cube_size = cube_size
         self.focal = focal
+        self.detach_ik_keypoints = detach_ik_keypoints
         self.deconv = _deconv_stack(in_channels, deconv_channels, norm_cfg)
         self.final_conv = nn.Conv2d(deconv_channels[-1], NUM_HYBRIK_JOINTS * depth_bins, 1)
         self.mlp = _mlp(in_channels, fc_channels, dropout)
@@ -163,6 +170,8 @@ class IKMeshHead(BaseModule):
             dict: ``rotmats`` (B, 24, 3, 3), ``theta`` (B, 72) and the body model's
             ``vertices``/``joints24``/``joints29``/``joints17``/``joints14`` (metres).
         """
+        if self.detach_ik_keypoints:
+            keypoints3d = keypoints3d.detach()
         rest = self.body_model.rest_joints29(betas)
         rotmats, theta = twist_swing_ik(keypoints3d, twist, rest)
         return dict(rotmats=rotmats, theta=theta, **self.body_model(rotmats, betas))
