@@ -102,8 +102,10 @@ def test_round_trip(tool, arrays, standin_model_dir, tmp_path):
     reference = SMPLBodyModel(standin_model_dir)
     gen = torch.Generator().manual_seed(0)
     pose, betas = 0.5 * torch.randn(2, 72, generator=gen), torch.randn(2, 10, generator=gen)
+    # same arrays bit for bit (above); float32 BLAS results may still differ in the last
+    # bit with the buffers' alignment (seen on an AMD EPYC: 1.2e-7 m), hence 1e-6 m
     for key, value in body(pose, betas).items():
-        torch.testing.assert_close(value, reference(pose, betas)[key], atol=0, rtol=0)
+        torch.testing.assert_close(value, reference(pose, betas)[key], atol=1e-6, rtol=0)
     torch.testing.assert_close(body(torch.zeros(1, 72), torch.zeros(1, 10))['vertices'][0],
                                torch.tensor(arrays['v_template'], dtype=torch.float32))
 
