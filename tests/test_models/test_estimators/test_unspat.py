@@ -102,6 +102,22 @@ def test_tiny_unspat_learns_two_synthetic_clips(standin_model_dir, synthetic_tin
     assert after <= MAX_ERROR_RATIO * before
 
 
+def test_training_skips_the_mesh_without_changing_the_losses(standin_model_dir):
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg(standin_model_dir)).eval()  # eval: no random artifacts
+    data = model.data_preprocessor(two_clips(model.head.body_model), training=True)
+    calls = []
+    hook = model.head.body_model.register_forward_hook(lambda *args: calls.append(1))
+    losses = model(**data, mode='loss')
+    hook.remove()
+    assert not calls  # the losses read the IK's rotations, not the mesh
+    full = model.head(model.neck(model.extract_feat(data['inputs'])).feats, with_mesh=True)
+    assert full['vertices'].shape == (2, 6890, 3)
+    expected = model.head.loss(full, model._stack_targets(data['data_samples']))
+    for name, value in expected.items():
+        torch.testing.assert_close(losses[name], value, rtol=0, atol=0)
+
+
 def test_predict_returns_the_middle_frame_mesh_and_ground_truth(standin_model_dir):
     torch.manual_seed(0)
     model = MODELS.build(tiny_model_cfg(standin_model_dir)).eval()

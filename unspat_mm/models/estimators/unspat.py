@@ -76,7 +76,7 @@ class UNSPAT(BaseModel):
     def loss(self, inputs: Tensor, data_samples: Sequence[BaseDataElement]) -> Dict[str, Tensor]:
         feats = self.extract_feat(inputs)
         encoded = self.neck(feats)  # SAM -> uncertainty -> Space2Batch attention
-        outputs = self.head(encoded.feats)  # heatmaps -> keypoints -> IK -> SMPL
+        outputs = self.head(encoded.feats, with_mesh=False)  # heatmaps -> keypoints -> IK
         losses = self.head.loss(outputs, self._stack_targets(data_samples))
         losses.update(encoded.losses)  # the uncertainty estimator's BCE
         return losses

@@ -127,17 +127,20 @@ class IKMeshHead(BaseModule):
                 torch.tensor(init_camera_scale))))
             self.sigma_fc.bias.fill_(-2.2)
 
-    def forward(self, feats: Tensor) -> Dict[str, Tensor]:
+    def forward(self, feats: Tensor, with_mesh: bool = True) -> Dict[str, Tensor]:
         """Args:
             feats: (B, C, h, w) encoded middle-frame features.
+            with_mesh: run the body model too; the losses need only the IK's
+                rotations, so training skips the mesh (a tenth of a CPU step).
 
         Returns:
             dict of tensors: ``keypoints3d`` (B, 29, 3) root-relative metres,
             ``keypoints2d`` (B, 29, 2) normalised crop coordinates, ``sigma``
             (B, 29) in cube units, ``twist`` (B, 23, 2), ``betas`` (B, 10),
             ``camera`` (B, 3) (s, tx, ty), ``rotmats`` (B, 24, 3, 3), ``theta``
-            (B, 72) axis-angle radians, and the body model's ``vertices`` (B, 6890,
-            3), ``joints24``, ``joints29``, ``joints17``, ``joints14`` in metres.
+            (B, 72) axis-angle radians, and (``with_mesh``) the body model's
+            ``vertices`` (B, 6890, 3), ``joints24``, ``joints29``, ``joints17``,
+            ``joints14`` in metres.
         """
         heatmaps = rearrange(self.final_conv(self.deconv(feats)), 'b (k d) h w -> b k d h w',
                              k=NUM_HYBRIK_JOINTS)
@@ -155,26 +158,29 @@ class IKMeshHead(BaseModule):
         return dict(keypoints3d=keypoints3d,
                     keypoints2d=semi_perspective_projection(keypoints3d, camera, self.focal),
                     sigma=sigma, twist=twist, betas=betas, camera=camera,
-                    **self.mesh_from_keypoints(keypoints3d, twist, betas))
+                    **self.mesh_from_keypoints(keypoints3d, twist, betas, with_mesh))
 
-    def mesh_from_keypoints(self, keypoints3d: Tensor, twist: Tensor,
-                            betas: Tensor) -> Dict[str, Tensor]:
+    def mesh_from_keypoints(self, keypoints3d: Tensor, twist: Tensor, betas: Tensor,
+                            with_mesh: bool = True) -> Dict[str, Tensor]:
         """Twist-swing IK on the rest skeleton of ``betas``, then the body model.
 
         Args:
             keypoints3d: (B, 29, 3) root-relative keypoints, metres.
             twist: (B, 23, 2) (cos, sin) of the twist angles.
             betas: (B, 10) shape coefficients.
+            with_mesh: also run the body model.
 
         Returns:
-            dict: ``rotmats`` (B, 24, 3, 3), ``theta`` (B, 72) and the body model's
-            ``vertices``/``joints24``/``joints29``/``joints17``/``joints14`` (metres).
+            dict: ``rotmats`` (B, 24, 3, 3), ``theta`` (B, 72) and (``with_mesh``)
+            the body model's ``vertices``/``joints24``/``joints29``/``joints17``/
+            ``joints14`` (metres).
         """
         if self.detach_ik_keypoints:
             keypoints3d = keypoints3d.detach()
         rest = self.body_model.rest_joints29(betas)
         rotmats, theta = twist_swing_ik(keypoints3d, twist, rest)
-        return dict(rotmats=rotmats, theta=theta, **self.body_model(rotmats, betas))
+        mesh = self.body_model(rotmats, betas) if with_mesh else {}
+        return dict(rotmats=rotmats, theta=theta, **mesh)
 
     def loss(self, outputs: Dict[str, Tensor], targets: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Eqs. 7-10 with per-sample validity.
