@@ -18,19 +18,21 @@ MAX_ERROR_RATIO = 0.10
 NUM_STEPS = 200
 
 
-def tiny_model_cfg(model_dir):
-    cfg = Config.fromfile('configs/_base_/models/unspat_tiny.py')
+def model_cfg_from(cfg, model_dir):
+    """A copy of ``cfg.model`` whose body model is read from ``model_dir``."""
     model = copy.deepcopy(cfg.model)
     model.head.body_model.model_dir = model_dir
     return model
 
 
+def tiny_model_cfg(model_dir):
+    return model_cfg_from(Config.fromfile('configs/_base_/models/unspat_tiny.py'), model_dir)
+
+
 def embedded_default_model_and_optimizer(model_dir):
     """The model and the optimizer wrapper of ``configs/unspat_synthetic.py`` (T=4)."""
     cfg = Config.fromfile('configs/unspat_synthetic.py')
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.head.body_model.model_dir = model_dir
-    model = MODELS.build(model_cfg)
+    model = MODELS.build(model_cfg_from(cfg, model_dir))
     return model, build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper)), cfg.num_frames
 
 

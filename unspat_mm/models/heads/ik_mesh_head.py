@@ -63,12 +63,12 @@ class IKMeshHead(BaseModule):
         fc_channels: hidden widths of the MLP on the pooled feature.
         cube_size: metres spanned by the heatmap cube (HybrIK: 2.2).
         focal: normalised focal length of the semi-perspective camera.
+        init_camera_scale: initial s (crop units per metre).
         detach_ik_keypoints: feed the IK a detached copy of the keypoints, as
             HybrIK does: the theta loss then trains the twist and shape branches,
             and the keypoints learn from the keypoint losses alone (through the
             IK, the theta loss's gradient on a far-off keypoint need not point
             towards its target and slows the keypoints' convergence).
-        init_camera_scale: initial s (crop units per metre).
         loss_kp3d, loss_kp2d, loss_beta, loss_theta, loss_twist: loss configs
             (eqs. 7-10; weights are the lambdas of eq. 11).
     """
