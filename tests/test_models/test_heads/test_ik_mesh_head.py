@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from unspat_mm.models.heads import IKMeshHead
-from unspat_mm.models.utils import twist_angles_from_pose
+from unspat_mm.models.utils import axis_angle_to_matrix, twist_angles_from_pose
 
 
 @pytest.fixture(scope='module')
@@ -98,3 +98,40 @@ def test_theta_loss_reaches_the_keypoints_only_when_the_ik_is_not_detached(stand
         assert heatmap_grad is None or torch.count_nonzero(heatmap_grad) == 0
     else:
         assert heatmap_grad.abs().sum() > 0
+
+
+def test_root_regressor_is_an_auxiliary_that_leaves_the_ik_alone(standin_model_dir):
+    def build(loss_root):
+        torch.manual_seed(0)
+        return IKMeshHead(in_channels=16, body_model=dict(type='SMPLBodyModel',
+                                                          model_dir=standin_model_dir),
+                          deconv_channels=(8, 8, 8), depth_bins=8, fc_channels=(16, ),
+                          loss_root=loss_root)
+
+    feats = torch.randn(3, 16, 4, 4, generator=torch.Generator().manual_seed(2))
+    plain, aux = build(None), build(dict(type='ThetaLoss', loss_weight=9.0))
+    assert plain.root_fc is None and aux.root_fc is not None
+    out_plain, out = plain.eval()(feats), aux.eval()(feats)
+    assert 'root_rotmat' not in out_plain
+    # the IK's result does not depend on the regressor (same weights otherwise)
+    for key in ('keypoints3d', 'theta', 'vertices'):
+        assert torch.equal(out[key], out_plain[key]), key
+    rot = out['root_rotmat']
+    torch.testing.assert_close(rot.transpose(1, 2) @ rot, torch.eye(3).expand(3, 3, 3),
+                               atol=1e-5, rtol=0)
+
+    theta, betas = _natural_poses(3, seed=4)
+    theta[1] = float('nan')  # no SMPL label: masked
+    targets = dict(keypoints3d=out['keypoints3d'].detach(), keypoints3d_valid=torch.ones(3, 29),
+                   keypoints2d=out['keypoints2d'].detach(), keypoints2d_valid=torch.ones(3, 29),
+                   theta=theta, betas=torch.nan_to_num(betas), smpl_valid=torch.tensor([1., 0, 1]))
+    losses = aux.train().loss(out, targets)
+    assert 'loss_root' not in plain.loss(out_plain, targets)
+    gt = axis_angle_to_matrix(theta[[0, 2], :3])
+    expected = 9.0 * ((rot[[0, 2]] - gt)**2).mean()  # loss_weight x mean squared entry
+    torch.testing.assert_close(losses['loss_root'], expected)
+    aux.zero_grad()
+    losses['loss_root'].backward()
+    assert aux.root_fc.weight.grad.abs().sum() > 0
+    assert aux.mlp[0].weight.grad.abs().sum() > 0  # it shapes the pooled features
+    assert aux.final_conv.weight.grad is None

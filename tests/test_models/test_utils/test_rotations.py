@@ -6,8 +6,8 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from unspat_mm.models.utils import (any_perpendicular, axis_angle_to_matrix, geodesic_distance,
-                                    matrix_to_axis_angle, rotation_about_axis, safe_normalize,
-                                    skew)
+                                    matrix_to_axis_angle, rotation_6d_to_matrix,
+                                    rotation_about_axis, safe_normalize, skew)
 
 
 def _unit(n, dtype, seed=0):
@@ -124,3 +124,19 @@ def test_helpers():
     assert torch.allclose(out, torch.tensor([[0., 1, 0], [0.6, 0, 0.8]]))
     out.sum().backward()
     assert torch.isfinite(x.grad).all() and torch.equal(x.grad[0], torch.zeros(3))
+
+
+def test_rotation_6d_round_trip_and_gram_schmidt():
+    rot = torch.as_tensor(Rotation.random(200, random_state=0).as_matrix())
+    six = torch.cat([rot[..., 0], rot[..., 1]], dim=-1)
+    torch.testing.assert_close(rotation_6d_to_matrix(six), rot, atol=1e-12, rtol=0)
+    # any input: a scaled first column, a second one with a component along it
+    scaled = torch.cat([rot[..., 0] * 3.0, rot[..., 1] * 0.5 + rot[..., 0] * 2.0], dim=-1)
+    torch.testing.assert_close(rotation_6d_to_matrix(scaled), rot, atol=1e-12, rtol=0)
+    # degenerate inputs (zero, parallel vectors) still give rotations, without NaN
+    odd = torch.tensor([[0.] * 6, [1., 0, 0, 2., 0, 0]], dtype=torch.float64)
+    out = rotation_6d_to_matrix(odd)
+    torch.testing.assert_close(out.transpose(-1, -2) @ out, torch.eye(3, dtype=odd.dtype).expand(2, 3, 3))
+    torch.testing.assert_close(torch.linalg.det(out), torch.ones(2, dtype=odd.dtype))
+    with pytest.raises(ValueError, match='x'):
+        rotation_6d_to_matrix(torch.zeros(2, 5))

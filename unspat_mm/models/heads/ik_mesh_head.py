@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from unspat_mm.models.body.skeleton import NUM_HYBRIK_JOINTS, NUM_SMPL_JOINTS
+from unspat_mm.models.utils.rotations import rotation_6d_to_matrix
 from unspat_mm.models.utils.twist_swing_ik import twist_angles_from_pose, twist_swing_ik
 from unspat_mm.registry import MODELS
 from .projection import semi_perspective_projection
@@ -71,6 +72,14 @@ class IKMeshHead(BaseModule):
             towards its target and slows the keypoints' convergence).
         loss_kp3d, loss_kp2d, loss_beta, loss_theta, loss_twist: loss configs
             (eqs. 7-10; weights are the lambdas of eq. 11).
+        loss_root: optional auxiliary loss, not in the paper (e.g.
+            ``dict(type='ThetaLoss', loss_weight=9.)``): a linear layer on the
+            pooled feature regresses the global orientation (6D, output
+            ``root_rotmat``), compared with theta's root. The IK still derives
+            the root from the keypoints; the regressor only makes the features
+            learn the body's facing early, which a network trained from scratch
+            (the CPU default) otherwise picks up from the keypoints' depth very
+            slowly. ``None`` (the paper) builds no regressor.
     """
 
     def __init__(self,
@@ -91,6 +100,7 @@ class IKMeshHead(BaseModule):
                  loss_beta: dict = dict(type='BetaLoss'),
                  loss_theta: dict = dict(type='ThetaLoss'),
                  loss_twist: dict = dict(type='TwistLoss'),
+                 loss_root: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg)
         if len(deconv_channels) != 3:
@@ -109,12 +119,15 @@ class IKMeshHead(BaseModule):
         self.camera_fc = nn.Linear(hidden, 3)
         self.sigma_fc = nn.Linear(hidden, NUM_HYBRIK_JOINTS)
         self._init_regressors(init_camera_scale)
+        # built last, so that the other layers start the same with or without it
+        self.root_fc = nn.Linear(hidden, 6) if loss_root is not None else None
         self.body_model = MODELS.build(body_model)
         self.loss_kp3d = MODELS.build(loss_kp3d)
         self.loss_kp2d = MODELS.build(loss_kp2d)
         self.loss_beta = MODELS.build(loss_beta)
         self.loss_theta = MODELS.build(loss_theta)
         self.loss_twist = MODELS.build(loss_twist)
+        self.loss_root = MODELS.build(loss_root) if loss_root is not None else None
 
     def _init_regressors(self, init_camera_scale: float) -> None:
         # Start at the mean shape, no twist, a centred camera and sigma ~ 0.1.
@@ -140,7 +153,8 @@ class IKMeshHead(BaseModule):
             ``camera`` (B, 3) (s, tx, ty), ``rotmats`` (B, 24, 3, 3), ``theta``
             (B, 72) axis-angle radians, and (``with_mesh``) the body model's
             ``vertices`` (B, 6890, 3), ``joints24``, ``joints29``, ``joints17``,
-            ``joints14`` in metres.
+            ``joints14`` in metres; with ``loss_root``, also ``root_rotmat``
+            (B, 3, 3), the auxiliary regressor's global orientation.
         """
         heatmaps = rearrange(self.final_conv(self.deconv(feats)), 'b (k d) h w -> b k d h w',
                              k=NUM_HYBRIK_JOINTS)
@@ -155,10 +169,13 @@ class IKMeshHead(BaseModule):
         camera = torch.cat([F.softplus(raw_camera[:, :1]), raw_camera[:, 1:]], dim=1)
         sigma = torch.sigmoid(self.sigma_fc(pooled)) + 1e-4
 
-        return dict(keypoints3d=keypoints3d,
-                    keypoints2d=semi_perspective_projection(keypoints3d, camera, self.focal),
-                    sigma=sigma, twist=twist, betas=betas, camera=camera,
-                    **self.mesh_from_keypoints(keypoints3d, twist, betas, with_mesh))
+        outputs = dict(keypoints3d=keypoints3d,
+                       keypoints2d=semi_perspective_projection(keypoints3d, camera, self.focal),
+                       sigma=sigma, twist=twist, betas=betas, camera=camera,
+                       **self.mesh_from_keypoints(keypoints3d, twist, betas, with_mesh))
+        if self.root_fc is not None:
+            outputs['root_rotmat'] = rotation_6d_to_matrix(self.root_fc(pooled))
+        return outputs
 
     def mesh_from_keypoints(self, keypoints3d: Tensor, twist: Tensor, betas: Tensor,
                             with_mesh: bool = True) -> Dict[str, Tensor]:
@@ -194,6 +211,9 @@ class IKMeshHead(BaseModule):
                 ``betas`` (B, 10) and ``smpl_valid`` (B,). Invalid entries may hold
                 anything (NaN included): they contribute neither value nor gradient.
 
+        With ``loss_root``, ``loss_root`` compares ``root_rotmat`` with theta's
+        root (masked like the other SMPL terms).
+
         Keypoint terms compare in cube units (metres / ``cube_size``) so that the 3D
         and the 2D term, which share sigma (eq. 8), have comparable scales.
         """
@@ -207,7 +227,7 @@ class IKMeshHead(BaseModule):
         with torch.no_grad():
             gt_twist = twist_angles_from_pose(safe_theta,
                                               self.body_model.rest_joints29(safe_betas))
-        return dict(
+        losses = dict(
             loss_kp3d=self.loss_kp3d(outputs['keypoints3d'] / self.cube_size, outputs['sigma'],
                                      targets['keypoints3d'] / self.cube_size,
                                      targets['keypoints3d_valid']),
@@ -216,3 +236,7 @@ class IKMeshHead(BaseModule):
             loss_beta=self.loss_beta(outputs['betas'], targets['betas'], smpl_valid),
             loss_theta=self.loss_theta(outputs['rotmats'], targets['theta'], smpl_valid),
             loss_twist=self.loss_twist(outputs['twist'], gt_twist, smpl_valid))
+        if self.loss_root is not None:
+            losses['loss_root'] = self.loss_root(outputs['root_rotmat'][:, None],
+                                                 targets['theta'][:, :3], smpl_valid)
+        return losses

@@ -15,7 +15,7 @@ from torch import Tensor
 
 __all__ = [
     'axis_angle_to_matrix', 'matrix_to_axis_angle', 'geodesic_distance', 'rotation_about_axis',
-    'skew', 'safe_norm', 'safe_normalize', 'any_perpendicular'
+    'rotation_6d_to_matrix', 'skew', 'safe_norm', 'safe_normalize', 'any_perpendicular'
 ]
 
 
@@ -103,6 +103,24 @@ def axis_angle_to_matrix(aa: Tensor) -> Tensor:
     flat, packed_shape = pack([aa], '* c')
     rot = batch_rodrigues(flat)
     return unpack(rot, packed_shape, '* i j')[0]
+
+
+def rotation_6d_to_matrix(x: Tensor) -> Tensor:
+    """(..., 6) -> (..., 3, 3): Gram-Schmidt on two 3-vectors (Zhou et al., CVPR 2019).
+
+    The first three entries give the first column, the last three the direction of
+    the second column after removing its component along the first; the third column
+    is their cross product. The first two columns of a rotation matrix, concatenated,
+    map back to that matrix. Inputs whose two vectors are parallel or zero get
+    ``any_perpendicular`` / the x axis instead of NaN.
+    """
+    _check_last(x, (6, ), 'x')
+    x_axis = torch.zeros_like(x[..., :3])
+    x_axis[..., 0] = 1
+    first = safe_normalize(x[..., :3], x_axis)
+    second = x[..., 3:] - (first * x[..., 3:]).sum(-1, keepdim=True) * first
+    second = safe_normalize(second, any_perpendicular(first))
+    return torch.stack([first, second, torch.linalg.cross(first, second)], dim=-1)
 
 
 def _matrix_to_quaternion_unnormalised(rot: Tensor) -> Tensor:
