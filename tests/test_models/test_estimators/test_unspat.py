@@ -85,8 +85,8 @@ def two_synthetic_clips(cache_dir, model_dir, settings, num_frames=8, size=64):
 def test_tiny_unspat_learns_two_synthetic_clips(standin_model_dir, synthetic_tiny,
                                                  tiny_settings, one_thread):
     """The embedded default's model and optimizer (Adam 3e-3, gradient clipping, sigma at
-    0.1x lr), all losses (the auxiliary root regressor's too), 200 steps on two rendered 64x64 clips; the error is that of the
-    29 soft-argmax keypoints, root-relative."""
+    0.1x lr), all losses (the auxiliary root regressor's too), 200 steps on two rendered
+    64x64 clips; the error is that of the 29 soft-argmax keypoints, root-relative."""
     torch.manual_seed(0)
     model, optim_wrapper, num_frames = embedded_default_model_and_optimizer(standin_model_dir)
     data = two_synthetic_clips(synthetic_tiny[0], standin_model_dir, tiny_settings,

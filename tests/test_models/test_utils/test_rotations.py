@@ -130,13 +130,16 @@ def test_rotation_6d_round_trip_and_gram_schmidt():
     rot = torch.as_tensor(Rotation.random(200, random_state=0).as_matrix())
     six = torch.cat([rot[..., 0], rot[..., 1]], dim=-1)
     torch.testing.assert_close(rotation_6d_to_matrix(six), rot, atol=1e-12, rtol=0)
+    # a batch of 3 (where a cross product without dim would take the batch axis)
+    torch.testing.assert_close(rotation_6d_to_matrix(six[:3]), rot[:3], atol=1e-12, rtol=0)
     # any input: a scaled first column, a second one with a component along it
     scaled = torch.cat([rot[..., 0] * 3.0, rot[..., 1] * 0.5 + rot[..., 0] * 2.0], dim=-1)
     torch.testing.assert_close(rotation_6d_to_matrix(scaled), rot, atol=1e-12, rtol=0)
     # degenerate inputs (zero, parallel vectors) still give rotations, without NaN
     odd = torch.tensor([[0.] * 6, [1., 0, 0, 2., 0, 0]], dtype=torch.float64)
     out = rotation_6d_to_matrix(odd)
-    torch.testing.assert_close(out.transpose(-1, -2) @ out, torch.eye(3, dtype=odd.dtype).expand(2, 3, 3))
+    torch.testing.assert_close(out.transpose(-1, -2) @ out,
+                               torch.eye(3, dtype=odd.dtype).expand(2, 3, 3))
     torch.testing.assert_close(torch.linalg.det(out), torch.ones(2, dtype=odd.dtype))
     with pytest.raises(ValueError, match='x'):
         rotation_6d_to_matrix(torch.zeros(2, 5))

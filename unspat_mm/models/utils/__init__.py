@@ -1,6 +1,6 @@
 from .rotations import (any_perpendicular, axis_angle_to_matrix, geodesic_distance,
-                        matrix_to_axis_angle, rotation_6d_to_matrix, rotation_about_axis, safe_norm,
-                        safe_normalize, skew)
+                        matrix_to_axis_angle, rotation_6d_to_matrix, rotation_about_axis,
+                        safe_norm, safe_normalize, skew)
 from .twist_swing_ik import (forward_kinematics, swing_rotation, twist_angles_from_pose,
                              twist_swing_ik)
 

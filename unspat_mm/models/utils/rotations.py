@@ -112,12 +112,12 @@ def rotation_6d_to_matrix(x: Tensor) -> Tensor:
     the second column after removing its component along the first; the third column
     is their cross product. The first two columns of a rotation matrix, concatenated,
     map back to that matrix. Inputs whose two vectors are parallel or zero get
-    ``any_perpendicular`` / the x axis instead of NaN.
+    ``any_perpendicular`` / the x axis instead of NaN. (mmpose's ``rot6d_to_rotmat``
+    calls ``torch.cross`` without ``dim``, which takes the batch axis when the batch
+    size is 3, and returns a zero matrix for a zero input.)
     """
     _check_last(x, (6, ), 'x')
-    x_axis = torch.zeros_like(x[..., :3])
-    x_axis[..., 0] = 1
-    first = safe_normalize(x[..., :3], x_axis)
+    first = safe_normalize(x[..., :3], x.new_tensor([1., 0., 0.]))
     second = x[..., 3:] - (first * x[..., 3:]).sum(-1, keepdim=True) * first
     second = safe_normalize(second, any_perpendicular(first))
     return torch.stack([first, second, torch.linalg.cross(first, second)], dim=-1)
