@@ -4,6 +4,9 @@ import pytest
 import torch
 
 from unspat_mm.datasets.synthetic import SequenceRenderer, merge_settings
+from unspat_mm.datasets.synthetic.camera import SMPL_TO_CAMERA, project
+from unspat_mm.datasets.synthetic.motion import axis_rotation
+from unspat_mm.datasets.synthetic.render import PART_NAMES, splat_body
 from unspat_mm.models.utils.twist_swing_ik import twist_angles_from_pose
 
 SETTINGS = merge_settings(dict(num_frames=16, image_size=(96, 112), occlusion=dict(seq_prob=1.)))
@@ -96,3 +99,35 @@ def test_occluder_masks_cover_every_changed_pixel(renderer, seq):
     np.testing.assert_allclose(seq['occlusion_ratio'], ratio, atol=1e-6)
     np.testing.assert_array_equal(seq['occluded'],
                                   ratio >= SETTINGS['occlusion']['min_ratio'])
+
+
+@pytest.mark.parametrize('yaw_deg, shown, hidden', [(90, 'torso_right', 'torso_left'),
+                                                      (-90, 'torso_left', 'torso_right')])
+def test_a_turned_body_shows_the_flank_that_turns_towards_the_camera(renderer, body_model,
+                                                                     yaw_deg, shown, hidden):
+    """A body in profile shows one flank's colour and hides the other's: that is what tells
+    a half-left from a half-right turn at 64x64."""
+    template = body_model.smpl.v_template.numpy().astype(np.float64)  # SMPL frame, faces +z
+    turned = template @ axis_rotation('y', np.deg2rad(yaw_deg)).T
+    cam = turned @ SMPL_TO_CAMERA.T + [0., 0., 4.]
+    focal, size = 200., 160
+    points2d = project(cam, focal, np.array([size / 2, size / 2]))
+    image = np.zeros((size, size, 3), np.uint8)
+    ids = np.stack([renderer.parts, renderer.parts, renderer.parts], -1).astype(np.float64)
+    mask = splat_body(image, points2d, cam[:, 2], ids, footprint=3)
+    visible = image[mask][:, 0]
+    count = {name: int((visible == PART_NAMES.index(name)).sum()) for name in (shown, hidden)}
+    torso = np.isin(visible, [PART_NAMES.index(n) for n in
+                              ('torso_front', 'torso_back', 'torso_left', 'torso_right')]).sum()
+    assert count[shown] > .3 * torso and count[hidden] < .02 * torso, count
+
+
+def test_flanks_are_the_torso_vertices_facing_sideways(renderer, body_model):
+    template = body_model.smpl.v_template.numpy()[None].astype(np.float64)
+    normals = renderer.normals(template)[0]
+    for name, sign in (('torso_left', 1), ('torso_right', -1)):  # SMPL's x: the body's left
+        flank = renderer.parts == PART_NAMES.index(name)
+        assert flank.sum() > 50
+        assert (sign * normals[flank, 0] > np.abs(normals[flank, 2])).all()
+    front = renderer.parts == PART_NAMES.index('torso_front')
+    assert (normals[front, 2] >= np.abs(normals[front, 0])).all()

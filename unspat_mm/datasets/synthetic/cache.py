@@ -30,14 +30,14 @@ __all__ = ['GENERATOR_VERSION', 'DEFAULT_SETTINGS', 'PRESETS', 'SPLITS', 'merge_
            'settings_key', 'ensure_synthetic_dataset', 'load_split', 'open_split_images',
            'mean_pose_mpjpe']
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 SPLITS = ('train', 'val', 'test')
 DEFAULT_SETTINGS = dict(
     seed=0,
     # many short sequences: scenes (background, clothes, camera, motion) are what a model
     # can memorise, so their number matters more than the frames per sequence
-    num_sequences=dict(train=100, val=8, test=16),  # ids in this order; 0 drops a split
-    num_frames=48, fps=25., image_size=(160, 160),  # (H, W) of the full frames
+    num_sequences=dict(train=240, val=8, test=40),  # ids in this order; 0 drops a split
+    num_frames=24, fps=25., image_size=(160, 160),  # (H, W) of the full frames
     focal=(1.3, 1.7),  # focal length range, in image widths
     distance=(4., 5.5), lateral=(-.4, .4), camera_height=(.8, 1.3), drift=.2,  # metres
     betas_std=1., bbox_scale=1.2,

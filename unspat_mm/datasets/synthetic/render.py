@@ -16,14 +16,18 @@ __all__ = ['PART_NAMES', 'PART_OF_JOINT', 'PART_COLORS', 'vertex_parts', 'Vertex
            'make_background', 'make_occluder', 'paste_occluder']
 
 # SMPL joint -> body part (colour group). Left parts warm, right parts cool, the torso
-# and head differ front (shirt print, face) and back (shirt, hair), so that the image tells
-# left from right and front from back, i.e. the body's orientation.
+# and head differ front (shirt print, face) and back (shirt, hair), and the torso's flanks
+# have colours of their own, so that the image tells left from right and front from back,
+# i.e. the body's orientation. Without the flanks a body turned half left and one turned
+# half right show the same white front at 64x64; with them, the flank that turns towards
+# the camera shows.
 PART_NAMES = ('torso_front', 'face', 'l_upper_arm', 'l_forearm', 'l_hand', 'r_upper_arm',
               'r_forearm', 'r_hand', 'l_thigh', 'l_shin', 'l_foot', 'r_thigh', 'r_shin',
-              'r_foot', 'torso_back', 'hair')
+              'r_foot', 'torso_back', 'hair', 'torso_left', 'torso_right')
 PART_OF_JOINT = np.array([0, 8, 11, 0, 9, 12, 0, 10, 13, 0, 10, 13, 1, 2, 5, 1, 2, 5, 3, 6,
                           4, 7, 4, 7])
 _BACK_OF = {0: 14, 1: 15}  # front part -> back part
+_TORSO, _LEFT_FLANK, _RIGHT_FLANK = 0, 16, 17
 PART_COLORS = np.array([
     (235, 235, 235), (225, 180, 150),                   # torso front (white), face (skin)
     (220, 60, 50), (240, 140, 40), (250, 210, 60),      # left arm: red, orange, yellow
@@ -31,12 +35,14 @@ PART_COLORS = np.array([
     (170, 40, 90), (230, 110, 150), (120, 60, 30),      # left leg: crimson, pink, brown
     (60, 40, 160), (120, 120, 240), (30, 90, 60),       # right leg: indigo, lavender, pine
     (110, 110, 120), (60, 40, 25),                      # torso back (grey), hair (dark)
+    (215, 90, 200), (150, 200, 40),                     # torso's left (orchid), right (lime)
 ], dtype=np.float64)
 
 
 def vertex_parts(weights, rest_normals):
     """Body part of each vertex: that of the joint with the largest skinning weight, the
-    torso and head split into front and back by the rest-pose normal.
+    torso and head split into front and back by the rest-pose normal, and the torso's
+    flanks (normal more sideways than forwards or backwards) parted off as left and right.
 
     Args:
         weights (np.ndarray): (V, 24) skinning weights.
@@ -47,10 +53,12 @@ def vertex_parts(weights, rest_normals):
         np.ndarray: (V,) part indices into :data:`PART_NAMES`.
     """
     parts = PART_OF_JOINT[np.argmax(weights, axis=1)]
+    flank = (parts == _TORSO) & (np.abs(rest_normals[:, 0]) > np.abs(rest_normals[:, 2]))
     back = rest_normals[:, 2] < 0
     for front, back_part in _BACK_OF.items():
         parts = np.where((parts == front) & back, back_part, parts)
-    return parts
+    # SMPL's x is the body's left
+    return np.where(flank, np.where(rest_normals[:, 0] > 0, _LEFT_FLANK, _RIGHT_FLANK), parts)
 
 
 class VertexNormals:
