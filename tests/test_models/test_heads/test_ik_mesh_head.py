@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from unspat_mm.models.heads import IKMeshHead
-from unspat_mm.models.utils import axis_angle_to_matrix, twist_angles_from_pose
+from unspat_mm.models.utils import (axis_angle_to_matrix, rotation_6d_to_matrix,
+                                    twist_angles_from_pose)
 
 
 @pytest.fixture(scope='module')
@@ -109,7 +110,7 @@ def test_root_regressor_is_an_auxiliary_that_leaves_the_ik_alone(standin_model_d
                           loss_root=loss_root)
 
     feats = torch.randn(3, 16, 4, 4, generator=torch.Generator().manual_seed(2))
-    plain, aux = build(None), build(dict(type='ThetaLoss', loss_weight=9.0))
+    plain, aux = build(None), build(dict(type='Rotation6DLoss', loss_weight=9.0))
     assert plain.root_fc is None and aux.root_fc is not None
     out_plain, out = plain.eval()(feats), aux.eval()(feats)
     assert 'root_rotmat' not in out_plain
@@ -119,6 +120,7 @@ def test_root_regressor_is_an_auxiliary_that_leaves_the_ik_alone(standin_model_d
     rot = out['root_rotmat']
     torch.testing.assert_close(rot.transpose(1, 2) @ rot, torch.eye(3).expand(3, 3, 3),
                                atol=1e-5, rtol=0)
+    torch.testing.assert_close(rot, rotation_6d_to_matrix(out['root_6d']))
 
     theta, betas = _natural_poses(3, seed=4)
     theta[1] = float('nan')  # no SMPL label: masked
@@ -128,7 +130,8 @@ def test_root_regressor_is_an_auxiliary_that_leaves_the_ik_alone(standin_model_d
     losses = aux.train().loss(out, targets)
     assert 'loss_root' not in plain.loss(out_plain, targets)
     gt = axis_angle_to_matrix(theta[[0, 2], :3])
-    expected = 9.0 * ((rot[[0, 2]] - gt)**2).mean()  # loss_weight x mean squared entry
+    gt_6d = torch.cat([gt[:, :, 0], gt[:, :, 1]], dim=1)  # the first two columns
+    expected = 9.0 * ((out['root_6d'][[0, 2]] - gt_6d)**2).mean()  # on the raw output
     torch.testing.assert_close(losses['loss_root'], expected)
     aux.zero_grad()
     losses['loss_root'].backward()

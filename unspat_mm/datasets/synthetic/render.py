@@ -174,7 +174,8 @@ def make_background(rng, size, palette=PART_COLORS, num_shapes=(12, 30)):
         x0, y0, bw, bh = cv2.boundingRect(mask)
         if bw and bh:  # texture only the shape's bounding box
             sel = mask[y0:y0 + bh, x0:x0 + bw].astype(bool)
-            canvas[y0:y0 + bh, x0:x0 + bw][sel] = _texture(rng, (bh, bw), palette)[sel]
+            np.copyto(canvas[y0:y0 + bh, x0:x0 + bw], _texture(rng, (bh, bw), palette),
+                      where=sel[..., None])
     return np.clip(canvas, 0, 255).astype(np.uint8)
 
 

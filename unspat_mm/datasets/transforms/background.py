@@ -14,7 +14,7 @@ class RandomSyntheticBackground(BaseTransform):
     outside ``person_mask`` and ``occluder_mask``) by a new procedural clutter background,
     drawn from ``results['rng']`` and shared by the T frames (a static camera).
 
-    The synthetic set has few scenes (a hundred training sequences); their backgrounds
+    The synthetic set has few scenes (240 training sequences); their backgrounds
     identify them, which lets a model memorise poses per scene instead of reading the body.
     Needs ``SyntheticVideoDataset(with_masks=True)``; place it after
     :class:`LoadVideoFrames` and before the crop (the masks are full-frame).
@@ -37,11 +37,16 @@ class RandomSyntheticBackground(BaseTransform):
         if rng.uniform() >= self.prob:
             return results
         imgs = results['imgs']
-        background = make_background(rng, imgs.shape[1:3]).astype(np.float32)
-        noise = rng.standard_normal(imgs.shape, dtype=np.float32) * self.noise_std
-        new = np.clip(background[None] + noise, 0, 255).round().astype(np.uint8)
+        background = make_background(rng, imgs.shape[1:3])
+        # in place: this runs once per training sample
+        new = rng.standard_normal(imgs.shape, dtype=np.float32)
+        new *= self.noise_std
+        new += background
+        np.clip(new, 0, 255, out=new)
+        new = np.rint(new, out=new).astype(np.uint8)
         keep = results['person_mask'] | results['occluder_mask']
-        results['imgs'] = np.where(keep[..., None], imgs, new)
+        np.copyto(new, imgs, where=keep[..., None])
+        results['imgs'] = new
         return results
 
     def __repr__(self):

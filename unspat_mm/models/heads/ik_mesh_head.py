@@ -73,13 +73,14 @@ class IKMeshHead(BaseModule):
         loss_kp3d, loss_kp2d, loss_beta, loss_theta, loss_twist: loss configs
             (eqs. 7-10; weights are the lambdas of eq. 11).
         loss_root: optional auxiliary loss, not in the paper (e.g.
-            ``dict(type='ThetaLoss', loss_weight=9.)``): a linear layer on the
-            pooled feature regresses the global orientation (6D, output
-            ``root_rotmat``), compared with theta's root. The IK still derives
-            the root from the keypoints; the regressor only makes the features
-            learn the body's facing early, which a network trained from scratch
-            (the CPU default) otherwise picks up from the keypoints' depth very
-            slowly. ``None`` (the paper) builds no regressor.
+            ``dict(type='Rotation6DLoss', loss_weight=45.)``): a linear layer on
+            the pooled feature regresses the global orientation as a raw 6D
+            vector (output ``root_6d``; ``root_rotmat`` is its Gram-Schmidt
+            matrix), which the loss compares with theta's root. The IK still
+            derives the root from the keypoints; the regressor only makes the
+            features learn the body's facing early, which a network trained from
+            scratch (the CPU default) otherwise picks up from the keypoints'
+            depth very slowly. ``None`` (the paper) builds no regressor.
     """
 
     def __init__(self,
@@ -153,8 +154,9 @@ class IKMeshHead(BaseModule):
             ``camera`` (B, 3) (s, tx, ty), ``rotmats`` (B, 24, 3, 3), ``theta``
             (B, 72) axis-angle radians, and (``with_mesh``) the body model's
             ``vertices`` (B, 6890, 3), ``joints24``, ``joints29``, ``joints17``,
-            ``joints14`` in metres; with ``loss_root``, also ``root_rotmat``
-            (B, 3, 3), the auxiliary regressor's global orientation.
+            ``joints14`` in metres; with ``loss_root``, also the auxiliary
+            regressor's global orientation, raw ``root_6d`` (B, 6) and
+            ``root_rotmat`` (B, 3, 3).
         """
         heatmaps = rearrange(self.final_conv(self.deconv(feats)), 'b (k d) h w -> b k d h w',
                              k=NUM_HYBRIK_JOINTS)
@@ -174,7 +176,8 @@ class IKMeshHead(BaseModule):
                        sigma=sigma, twist=twist, betas=betas, camera=camera,
                        **self.mesh_from_keypoints(keypoints3d, twist, betas, with_mesh))
         if self.root_fc is not None:
-            outputs['root_rotmat'] = rotation_6d_to_matrix(self.root_fc(pooled))
+            outputs['root_6d'] = self.root_fc(pooled)
+            outputs['root_rotmat'] = rotation_6d_to_matrix(outputs['root_6d'])
         return outputs
 
     def mesh_from_keypoints(self, keypoints3d: Tensor, twist: Tensor, betas: Tensor,
@@ -211,8 +214,8 @@ class IKMeshHead(BaseModule):
                 ``betas`` (B, 10) and ``smpl_valid`` (B,). Invalid entries may hold
                 anything (NaN included): they contribute neither value nor gradient.
 
-        With ``loss_root``, ``loss_root`` compares ``root_rotmat`` with theta's
-        root (masked like the other SMPL terms).
+        With ``loss_root``, ``loss_root`` compares the raw ``root_6d`` with
+        theta's root (masked like the other SMPL terms).
 
         Keypoint terms compare in cube units (metres / ``cube_size``) so that the 3D
         and the 2D term, which share sigma (eq. 8), have comparable scales.
@@ -237,6 +240,6 @@ class IKMeshHead(BaseModule):
             loss_theta=self.loss_theta(outputs['rotmats'], targets['theta'], smpl_valid),
             loss_twist=self.loss_twist(outputs['twist'], gt_twist, smpl_valid))
         if self.loss_root is not None:
-            losses['loss_root'] = self.loss_root(outputs['root_rotmat'][:, None],
-                                                 targets['theta'][:, :3], smpl_valid)
+            losses['loss_root'] = self.loss_root(outputs['root_6d'], targets['theta'][:, :3],
+                                                 smpl_valid)
         return losses
