@@ -28,7 +28,7 @@ body_model_dir = {{_base_.body_model_dir}}
 # IK still takes the root from the keypoints). Trained from scratch, the features learn the
 # body's facing from the keypoints' depth very slowly; supervised directly, they learn it
 # early, and the keypoints follow. Its loss compares the raw 6D output (Rotation6DLoss): with
-# ThetaLoss on the orthonormalised matrix, one run in four never learned the facing
+# ThetaLoss on the orthonormalised matrix, one of three runs never learned the facing
 # (see README, "Not in the paper").
 model = dict(
     backbone=dict(stem_channels=32, base_channels=32),
