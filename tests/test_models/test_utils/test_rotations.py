@@ -6,8 +6,9 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from unspat_mm.models.utils import (any_perpendicular, axis_angle_to_matrix, geodesic_distance,
-                                    matrix_to_axis_angle, rotation_6d_to_matrix,
-                                    rotation_about_axis, safe_normalize, skew)
+                                    matrix_to_axis_angle, matrix_to_rotation_6d,
+                                    rotation_6d_to_matrix, rotation_about_axis, safe_normalize,
+                                    skew)
 
 
 def _unit(n, dtype, seed=0):
@@ -129,6 +130,7 @@ def test_helpers():
 def test_rotation_6d_round_trip_and_gram_schmidt():
     rot = torch.as_tensor(Rotation.random(200, random_state=0).as_matrix())
     six = torch.cat([rot[..., 0], rot[..., 1]], dim=-1)
+    assert torch.equal(matrix_to_rotation_6d(rot), six)
     torch.testing.assert_close(rotation_6d_to_matrix(six), rot, atol=1e-12, rtol=0)
     # a batch of 3 (where a cross product without dim would take the batch axis)
     torch.testing.assert_close(rotation_6d_to_matrix(six[:3]), rot[:3], atol=1e-12, rtol=0)
@@ -143,3 +145,5 @@ def test_rotation_6d_round_trip_and_gram_schmidt():
     torch.testing.assert_close(torch.linalg.det(out), torch.ones(2, dtype=odd.dtype))
     with pytest.raises(ValueError, match='x'):
         rotation_6d_to_matrix(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match=r'rot must have shape \(\.\.\., 3, 3\)'):
+        matrix_to_rotation_6d(torch.zeros(2, 3))

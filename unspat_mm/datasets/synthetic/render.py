@@ -12,8 +12,8 @@ import numpy as np
 from einops import rearrange
 from scipy import sparse
 
-__all__ = ['PART_NAMES', 'PART_OF_JOINT', 'PART_COLORS', 'vertex_parts', 'VertexNormals', 'splat_body',
-           'make_background', 'make_occluder', 'paste_occluder']
+__all__ = ['PART_NAMES', 'PART_OF_JOINT', 'PART_COLORS', 'vertex_parts', 'VertexNormals',
+           'splat_body', 'make_background', 'make_occluder', 'paste_occluder']
 
 # SMPL joint -> body part (colour group). Left parts warm, right parts cool, the torso
 # and head differ front (shirt print, face) and back (shirt, hair), and the torso's flanks
@@ -27,7 +27,8 @@ PART_NAMES = ('torso_front', 'face', 'l_upper_arm', 'l_forearm', 'l_hand', 'r_up
 PART_OF_JOINT = np.array([0, 8, 11, 0, 9, 12, 0, 10, 13, 0, 10, 13, 1, 2, 5, 1, 2, 5, 3, 6,
                           4, 7, 4, 7])
 _BACK_OF = {0: 14, 1: 15}  # front part -> back part
-_TORSO, _LEFT_FLANK, _RIGHT_FLANK = 0, 16, 17
+_TORSO, _LEFT_FLANK, _RIGHT_FLANK = (PART_NAMES.index(n) for n in ('torso_front', 'torso_left',
+                                                                 'torso_right'))
 PART_COLORS = np.array([
     (235, 235, 235), (225, 180, 150),                   # torso front (white), face (skin)
     (220, 60, 50), (240, 140, 40), (250, 210, 60),      # left arm: red, orange, yellow

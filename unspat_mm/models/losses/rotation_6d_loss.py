@@ -2,9 +2,9 @@
 from typing import Optional
 
 import torch
-from einops import rearrange
 from torch import Tensor
 
+from unspat_mm.models.utils.rotations import matrix_to_rotation_6d
 from unspat_mm.registry import MODELS
 from .smpl_param_losses import _SMPLParamLoss, to_rotation_matrices
 
@@ -43,7 +43,7 @@ class Rotation6DLoss(_SMPLParamLoss):
         if mats.shape[:2] != (pred.shape[0], 1):
             raise ValueError(f'{name}: target must be one rotation per sample, (B, 3) '
                              f'axis-angle or (B, 3, 3) matrices, got {tuple(target.shape)}.')
-        target6d = rearrange(mats[:, 0, :, :2], 'b r c -> b (c r)')
+        target6d = matrix_to_rotation_6d(mats[:, 0])
         weight = self._weight(target_weight, pred, 6)
         target6d = torch.where(weight > 0, target6d, pred.detach())
         return self._reduce((pred - target6d)**2, weight)

@@ -15,7 +15,8 @@ from torch import Tensor
 
 __all__ = [
     'axis_angle_to_matrix', 'matrix_to_axis_angle', 'geodesic_distance', 'rotation_about_axis',
-    'rotation_6d_to_matrix', 'skew', 'safe_norm', 'safe_normalize', 'any_perpendicular'
+    'rotation_6d_to_matrix', 'matrix_to_rotation_6d', 'skew', 'safe_norm', 'safe_normalize',
+    'any_perpendicular'
 ]
 
 
@@ -121,6 +122,13 @@ def rotation_6d_to_matrix(x: Tensor) -> Tensor:
     second = x[..., 3:] - (first * x[..., 3:]).sum(-1, keepdim=True) * first
     second = safe_normalize(second, any_perpendicular(first))
     return torch.stack([first, second, torch.linalg.cross(first, second)], dim=-1)
+
+
+def matrix_to_rotation_6d(rot: Tensor) -> Tensor:
+    """(..., 3, 3) -> (..., 6): the first two columns, concatenated; the inverse of
+    :func:`rotation_6d_to_matrix` on rotation matrices."""
+    _check_last(rot, (3, 3), 'rot')
+    return rearrange(rot[..., :2], '... r c -> ... (c r)')
 
 
 def _matrix_to_quaternion_unnormalised(rot: Tensor) -> Tensor:
