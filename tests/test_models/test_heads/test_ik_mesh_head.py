@@ -138,3 +138,22 @@ def test_root_regressor_is_an_auxiliary_that_leaves_the_ik_alone(standin_model_d
     assert aux.root_fc.weight.grad.abs().sum() > 0
     assert aux.mlp[0].weight.grad.abs().sum() > 0  # it shapes the pooled features
     assert aux.final_conv.weight.grad is None
+
+
+@pytest.mark.parametrize('num_deconvs', [1, 2, 3])
+def test_each_deconvolution_doubles_the_heatmap_resolution(standin_model_dir, num_deconvs):
+    head = IKMeshHead(in_channels=16, body_model=dict(type='SMPLBodyModel',
+                                                      model_dir=standin_model_dir),
+                      deconv_channels=(8, ) * num_deconvs, depth_bins=4, fc_channels=())
+    captured = {}
+    head.final_conv.register_forward_hook(lambda m, i, o: captured.update(heatmaps=o))
+    head(torch.randn(2, 16, 4, 4), with_mesh=False)
+    side = 4 * 2**num_deconvs
+    assert tuple(captured['heatmaps'].shape) == (2, 29 * 4, side, side)
+
+
+def test_a_head_without_deconvolutions_is_refused(standin_model_dir):
+    with pytest.raises(ValueError, match='at least one deconvolution'):
+        IKMeshHead(in_channels=16, body_model=dict(type='SMPLBodyModel',
+                                                   model_dir=standin_model_dir),
+                   deconv_channels=())

@@ -41,9 +41,10 @@ def _mlp(in_channels: int, channels: Sequence[int], dropout: float) -> nn.Sequen
 class IKMeshHead(BaseModule):
     """From the encoded middle-frame feature map to the SMPL mesh.
 
-    Keypoints: three stride-2 deconvolutions and a 1x1 convolution give one 3D
-    heatmap per keypoint (K=29, ``depth_bins`` x 8s x 8s), read out by
-    soft-argmax. The heatmap cube spans ``cube_size`` metres around the root, so
+    Keypoints: stride-2 deconvolutions (the paper's three: 8x8 maps -> 64x64
+    heatmaps, stride 4 in a 256x256 crop) and a 1x1 convolution give one 3D
+    heatmap per keypoint (K=29, ``depth_bins`` x 2^n s x 2^n s for n
+    deconvolutions on s x s maps), read out by soft-argmax. The heatmap cube spans ``cube_size`` metres around the root, so
     keypoints come out root-relative in metres, in camera axes (x right, y down,
     z away from the camera).
 
@@ -56,7 +57,9 @@ class IKMeshHead(BaseModule):
     Args:
         in_channels: channels of the neck's output (paper: 512).
         body_model: config of the body layer (``SMPLBodyModel``).
-        deconv_channels: output channels of the three deconvolutions.
+        deconv_channels: output channels of the deconvolutions, one per layer
+            (paper: three; the CPU default's 4x4 maps of a 64x64 crop need two for
+            the paper's heatmap stride of 4).
         norm_cfg: normalisation after each deconvolution (mmcv ``build_norm_layer``;
             e.g. ``dict(type='GN', num_groups=8)`` for results independent of how a
             batch is split across processes).
@@ -104,9 +107,10 @@ class IKMeshHead(BaseModule):
                  loss_root: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg)
-        if len(deconv_channels) != 3:
-            raise ValueError('IKMeshHead: the paper uses three deconvolutions; got '
-                             f'deconv_channels={tuple(deconv_channels)}.')
+        if len(deconv_channels) < 1:
+            raise ValueError('IKMeshHead: deconv_channels needs at least one deconvolution '
+                             '(paper: three, e.g. (256, 256, 256)); got '
+                             f'{tuple(deconv_channels)}.')
         self.depth_bins = depth_bins
         self.cube_size = cube_size
         self.focal = focal
