@@ -10,8 +10,9 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 # Checkpoints that load with torch's weights_only=True, and exact resumption of
-# every random stream (see unspat_mm/engine/hooks/safe_checkpoint_hook.py).
-custom_hooks = [dict(type='SafeCheckpointHook')]
+# every random stream (see unspat_mm/engine/hooks/safe_checkpoint_hook.py). On the CPU,
+# the model's threads leave the data workers their cores (cpu_threads_hook.py).
+custom_hooks = [dict(type='SafeCheckpointHook'), dict(type='CPUThreadsHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

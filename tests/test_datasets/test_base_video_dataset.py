@@ -71,6 +71,18 @@ def test_padding_and_rows():
     assert len(set(info['img_index'][:4].tolist())) == 1
 
 
+def test_frame_interval_spreads_the_window_and_keeps_its_middle():
+    np.testing.assert_array_equal(window_rows(10, 0, 24, 4, frame_interval=4), [2, 6, 10, 14])
+    np.testing.assert_array_equal(window_rows(1, 0, 24, 4, frame_interval=4), [0, 0, 1, 5])
+    ds = ToyVideoDataset(num_frames=4, frame_interval=3, test_mode=True)
+    assert len(ds) == sum(LENGTHS.values())  # still every frame a middle frame once
+    for seq, frame, frames in _windows(ds):
+        expected = np.clip(frame // 10 + 3 * (np.arange(4) - 2), 0, LENGTHS[seq] - 1) * 10
+        np.testing.assert_array_equal(frames, expected)
+    with pytest.raises(ValueError, match='frame_interval must be >= 1'):
+        ToyVideoDataset(num_frames=4, frame_interval=0)
+
+
 def test_stride_and_valid_filter():
     ds = ToyVideoDataset(num_frames=3, stride=3)
     assert [w[1] for w in _windows(ds) if w[0] == 'c'] == [0, 30, 60, 90, 120, 150, 180]

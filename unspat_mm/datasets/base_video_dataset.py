@@ -10,11 +10,12 @@ from unspat_mm.registry import DATASETS, TRANSFORMS
 __all__ = ['BaseVideoDataset', 'window_rows']
 
 
-def window_rows(center: int, start: int, stop: int, num_frames: int) -> np.ndarray:
+def window_rows(center: int, start: int, stop: int, num_frames: int,
+                frame_interval: int = 1) -> np.ndarray:
     """Rows of the ``num_frames`` window whose position ``num_frames // 2`` is row
-    ``center`` of the sequence occupying rows ``[start, stop)``; rows beyond the sequence
-    repeat its first / last frame."""
-    offsets = np.arange(num_frames) - num_frames // 2
+    ``center`` of the sequence occupying rows ``[start, stop)``, ``frame_interval`` rows
+    apart; rows beyond the sequence repeat its first / last frame."""
+    offsets = (np.arange(num_frames) - num_frames // 2) * frame_interval
     return np.clip(center + offsets, start, stop - 1)
 
 
@@ -37,7 +38,8 @@ class BaseVideoDataset(BaseDataset):
       per frame (e.g. ``occluded``, ``gt_joints14``) is passed through.
 
     Rows are sorted by (sequence, frame index). Item ``i`` is a window of ``num_frames``
-    rows whose middle (position ``num_frames // 2``) is its target frame; targets are
+    rows, ``frame_interval`` apart, whose middle (position ``num_frames // 2``) is its
+    target frame; targets are
     every ``stride``-th frame of each sequence, and windows at the sequence ends repeat
     the edge frames, so with ``stride=1`` (the evaluation setting) every frame is the
     target of exactly one item.
@@ -50,6 +52,9 @@ class BaseVideoDataset(BaseDataset):
 
     Args:
         num_frames (int): T, the window length (the paper: 16).
+        frame_interval (int): rows between consecutive frames of a window (the paper: 1,
+            consecutive frames). A short window spread over more time sees past an
+            occlusion that outlasts it.
         stride (int): distance between the target frames of consecutive items.
         seed (int): seed of the augmentation streams.
         filter_cfg (dict, optional): ``dict(valid_only=True)`` drops (in training only)
@@ -60,10 +65,13 @@ class BaseVideoDataset(BaseDataset):
     NUM_KEYPOINTS = NUM_HYBRIK_JOINTS
     _META_KEYS = ('sequence_id', 'frame_index', 'valid', 'occluded')
 
-    def __init__(self, num_frames: int = 16, stride: int = 1, seed: int = 0, **kwargs):
-        if int(num_frames) < 1 or int(stride) < 1:
-            raise ValueError(f'num_frames and stride must be >= 1, got {num_frames}, {stride}')
+    def __init__(self, num_frames: int = 16, stride: int = 1, seed: int = 0,
+                 frame_interval: int = 1, **kwargs):
+        if int(num_frames) < 1 or int(stride) < 1 or int(frame_interval) < 1:
+            raise ValueError('num_frames, stride and frame_interval must be >= 1, got '
+                             f'{num_frames}, {stride}, {frame_interval}')
         self.num_frames, self.stride, self.seed = int(num_frames), int(stride), int(seed)
+        self.frame_interval = int(frame_interval)
         self.ann: Dict[str, np.ndarray] = {}
         self._images: Optional[np.ndarray] = None
         # build transforms from unspat_mm's registry (it falls back to mmpose's and
@@ -135,7 +143,8 @@ class BaseVideoDataset(BaseDataset):
 
     def get_data_info(self, idx: int) -> dict:
         window = super().get_data_info(idx)
-        rows = window_rows(window['center'], window['start'], window['stop'], self.num_frames)
+        rows = window_rows(window['center'], window['start'], window['stop'], self.num_frames,
+                           self.frame_interval)
         info = {key: value[rows] for key, value in self.ann.items()
                 if key not in self._META_KEYS}
         center = window['center']

@@ -89,3 +89,20 @@ def test_a_flipped_window_packs_the_mirrored_targets():
                                atol=1e-5)
     np.testing.assert_allclose(b.keypoints3d.numpy(),
                                flip_joints(a.keypoints3d.numpy(), HYBRIK_FLIP_PAIRS), atol=1e-6)
+
+
+def test_targets_share_one_storage_and_survive_a_data_worker():
+    """One storage per sample (a worker sends each storage through a shared-memory file
+    of its own); the fields must still arrive intact in the training process."""
+    from mmengine.dataset import pseudo_collate
+    samples = [PackVideoMeshInputs()(dict(_results()))['data_samples'] for _ in range(2)]
+    storage = samples[0].theta.untyped_storage().data_ptr()
+    assert all(samples[0].get(key).untyped_storage().data_ptr() == storage
+               for key in list(TARGETS) + ['gt_joints14'])
+    loader = torch.utils.data.DataLoader(samples, batch_size=2, num_workers=1,
+                                         collate_fn=pseudo_collate)
+    received = next(iter(loader))
+    for sent, got in zip(samples, received):
+        for key in list(TARGETS) + ['gt_joints14']:
+            assert torch.equal(got.get(key), sent.get(key)), key
+            assert got.get(key).shape == sent.get(key).shape

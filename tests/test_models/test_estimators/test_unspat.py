@@ -134,3 +134,28 @@ def test_predict_returns_the_middle_frame_mesh_and_ground_truth(standin_model_di
         again = model.head.body_model(sample.pred_theta[None], sample.pred_betas[None])
         torch.testing.assert_close(again['joints14'][0], sample.pred_joints14, atol=1e-5,
                                    rtol=0)
+
+
+def test_channels_last_backbone_gives_the_same_losses_and_gradients(standin_model_dir):
+    cfg = tiny_model_cfg(standin_model_dir)
+    torch.manual_seed(0)
+    plain = MODELS.build(cfg).eval()  # eval: no random artifacts, no dropout
+    fast = MODELS.build(dict(cfg, channels_last=True)).eval()
+    fast.init_weights()  # (re)initialisation must keep the NHWC layout
+    weight = fast.backbone.conv1.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not weight.is_contiguous()
+    fast.load_state_dict(plain.state_dict())
+    data = plain.data_preprocessor(two_clips(plain.head.body_model), training=True)
+    results = []
+    for model in (plain, fast):
+        losses = model(**copy.deepcopy(data), mode='loss')
+        sum(losses.values()).backward()
+        results.append((losses, {n: p.grad for n, p in model.named_parameters()
+                                 if p.grad is not None}))
+    (losses, grads), (fast_losses, fast_grads) = results
+    assert set(grads) == set(fast_grads) and 'backbone.conv1.weight' in grads
+    for name in losses:
+        torch.testing.assert_close(fast_losses[name], losses[name], rtol=1e-4, atol=1e-5)
+    for name in grads:
+        torch.testing.assert_close(fast_grads[name], grads[name], rtol=1e-3, atol=1e-5)

@@ -17,8 +17,20 @@ _DEFAULT_META = ('sequence_id', 'frame_index', 'valid', 'occluded', 'img_shape',
                  'flipped')
 
 
-def _float(value) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(value, dtype=np.float32))
+def _float(value) -> np.ndarray:
+    return np.asarray(value, dtype=np.float32)
+
+
+def _tensors_in_one_storage(arrays: dict) -> dict:
+    """float32 tensors that are views of one storage. A data worker sends every storage
+    to the training process through a shared-memory file of its own: eight per sample cost
+    the embedded default's training loop ~40 ms a batch, a tenth of its step."""
+    flat = torch.from_numpy(np.concatenate([a.reshape(-1) for a in arrays.values()]))
+    tensors, start = {}, 0
+    for key, array in arrays.items():
+        tensors[key] = flat[start:start + array.size].view(array.shape)
+        start += array.size
+    return tensors
 
 
 @TRANSFORMS.register_module()
@@ -75,7 +87,7 @@ class PackVideoMeshInputs(BaseTransform):
                     value = np.asarray(value)[c]
                 metainfo[key] = value
         sample = BaseDataElement(metainfo=metainfo)
-        sample.set_data(fields)
+        sample.set_data(_tensors_in_one_storage(fields))
         return dict(inputs=inputs, data_samples=sample)
 
     def __repr__(self):

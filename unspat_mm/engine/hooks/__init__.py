@@ -1,3 +1,4 @@
+from .cpu_threads_hook import CPUThreadsHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 
-__all__ = ['SafeCheckpointHook']
+__all__ = ['CPUThreadsHook', 'SafeCheckpointHook']
