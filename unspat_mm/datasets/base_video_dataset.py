@@ -39,10 +39,9 @@ class BaseVideoDataset(BaseDataset):
 
     Rows are sorted by (sequence, frame index). Item ``i`` is a window of ``num_frames``
     rows, ``frame_interval`` apart, whose middle (position ``num_frames // 2``) is its
-    target frame; targets are
-    every ``stride``-th frame of each sequence, and windows at the sequence ends repeat
-    the edge frames, so with ``stride=1`` (the evaluation setting) every frame is the
-    target of exactly one item.
+    target frame; targets are every ``stride``-th frame of each sequence, and windows at
+    the sequence ends repeat the edge frames, so with ``stride=1`` (the evaluation
+    setting) every frame is the target of exactly one item.
 
     Indices may be *draw ids* ``epoch * len(self) + i`` (see :class:`DrawIdSampler`):
     item ``draw_id % len(self)`` is returned and the pipeline gets ``results['rng']``, a
