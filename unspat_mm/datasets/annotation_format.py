@@ -225,9 +225,10 @@ def save_video_annotations(path: str, arrays: Mapping[str, np.ndarray], dataset_
                               '--overwrite) to replace it')
     arrays = _canonical(arrays, dataset_name, path)
     validate_video_annotations(arrays, path)  # before casting: 0.5 must not become True
-    for key, (_, kind, _) in VIDEO_ANNOTATION_FIELDS.items():
-        if key in arrays and kind in _DTYPES:
-            arrays[key] = arrays[key].astype(_DTYPES[kind], copy=False)
+    with np.errstate(over='ignore'):  # the check below names the field and row instead
+        for key, (_, kind, _) in VIDEO_ANNOTATION_FIELDS.items():
+            if key in arrays and kind in _DTYPES:
+                arrays[key] = arrays[key].astype(_DTYPES[kind], copy=False)
     validate_video_annotations(arrays, path)  # e.g. float64 beyond float32's range
     out_dir = osp.dirname(osp.abspath(path))
     os.makedirs(out_dir, exist_ok=True)
