@@ -2,7 +2,6 @@
 import json
 import os
 import os.path as osp
-import time
 
 import numpy as np
 import pytest
@@ -111,18 +110,3 @@ def test_mean_pose_baseline(synthetic_tiny):
     assert mean_pose_mpjpe(train['joints14'], test['joints14']) == pytest.approx(expected)
     print(f'\nmean-pose baseline MPJPE on the tiny set: {expected:.1f} mm')
     assert expected > 100  # varied motion: the baseline is far from good
-
-
-def test_generation_speed(body_model):
-    """Time 2 sequences of the default size and extrapolate to the default set (which must
-    generate within ~2 minutes; `tools/dataset_converters/make_synthetic.py --max-seconds
-    120` checks the real thing). A loose bound: the CPUs may be shared."""
-    renderer = SequenceRenderer(body_model, merge_settings())
-    renderer(0)  # warm-up
-    start = time.perf_counter()
-    for seq_id in (1, 2):
-        renderer(seq_id)
-    per_sequence = (time.perf_counter() - start) / 2
-    total = per_sequence * sum(DEFAULT_SETTINGS['num_sequences'].values())
-    print(f'\ndefault set, extrapolated: {total:.0f} s ({per_sequence:.2f} s per sequence)')
-    assert total < 240
