@@ -21,8 +21,8 @@ log_processor = dict(by_epoch=False)
 # 9 in 10 occluded test targets, 4 consecutive frames around them were all occluded, and
 # the temporal attention had nothing to look past. The synthetic sequences are 24 frames
 # long, so every window has a frame clipped to the first or last one. Test MPJPE at 1400
-# iterations, intervals 1 / 2 / 4 / 6 / 8: 147.6 / 142.8 / 138.9 / 133.8 / 126.7 mm
-# (seed 0; seed 1 at 8: 130.2).
+# iterations with rotation jitter, intervals 1 / 2 / 4 / 6 / 8: 147.6 / 142.8 / 138.9 /
+# 133.8 / 126.7 mm (seed 0; seed 1 at 8: 130.2).
 num_frames = 4
 frame_interval = 8
 input_size = {{_base_.input_size}}
