@@ -5,9 +5,9 @@ import torch
 
 from unspat_mm.datasets.synthetic import load_split
 from unspat_mm.datasets.transforms import apply_affine
-from unspat_mm.models.body.skeleton import J14_HIP_IDS
 from unspat_mm.models.estimators.unspat import TARGET_FIELDS
 from unspat_mm.registry import DATASETS
+from unspat_mm.structures.skeleton import J14_HIP_IDS
 
 T = 8
 CROP = 64

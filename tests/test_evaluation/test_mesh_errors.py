@@ -3,9 +3,9 @@ import pytest
 from mmpose.evaluation.functional import keypoint_mpjpe
 from scipy.spatial.transform import Rotation
 
-from unspat_mm.evaluation.functional import (accel_error, accel_keep_mask, mpjpe, mpvpe,
-                                             pa_mpjpe, procrustes_align)
-from unspat_mm.models.body.skeleton import J14_HIP_IDS
+from unspat_mm.evaluation.functional import (accel_error, accel_keep_mask, mpjpe, mpvpe, pa_mpjpe,
+                                             procrustes_align)
+from unspat_mm.structures.skeleton import J14_HIP_IDS
 
 
 def _joints(rng, n, k=14):

@@ -8,8 +8,8 @@ import pytest
 from mmengine.config import Config
 
 from tools.misc import browse_dataset as browse
-from unspat_mm.models.body.skeleton import HYBRIK_PARENTS
 from unspat_mm.registry import DATASETS
+from unspat_mm.structures.skeleton import HYBRIK_PARENTS
 
 
 @pytest.fixture(scope='module')

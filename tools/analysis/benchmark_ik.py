@@ -16,9 +16,9 @@ import time
 import torch
 
 import unspat_mm  # noqa: F401
-from unspat_mm.models.body.skeleton import HYBRIK_PARENTS
 from unspat_mm.models.utils import (axis_angle_to_matrix, forward_kinematics,
                                     twist_angles_from_pose, twist_swing_ik)
+from unspat_mm.structures.skeleton import HYBRIK_PARENTS
 
 
 def parse_args():

@@ -26,8 +26,8 @@ from mmengine.config import Config, DictAction
 
 import unspat_mm  # noqa: F401
 from unspat_mm.datasets import BaseVideoDataset, MixedVideoDataset
-from unspat_mm.models.body.skeleton import HYBRIK_JOINT_NAMES, HYBRIK_PARENTS
 from unspat_mm.registry import DATASETS
+from unspat_mm.structures.skeleton import HYBRIK_JOINT_NAMES, HYBRIK_PARENTS
 
 PACK_TRANSFORMS = ('PackVideoMeshInputs', )
 TARGET_COLOUR = (255, 220, 0)  # RGB

@@ -40,7 +40,7 @@ from typing import Dict, Mapping
 
 import numpy as np
 
-from unspat_mm.models.body.skeleton import NUM_H36M_JOINTS, NUM_HYBRIK_JOINTS, NUM_J14_JOINTS
+from unspat_mm.structures.skeleton import NUM_H36M_JOINTS, NUM_HYBRIK_JOINTS, NUM_J14_JOINTS
 
 __all__ = ['VIDEO_ANNOTATION_FORMAT', 'VIDEO_ANNOTATION_FIELDS', 'KNOWN_DATASET_NAMES',
            'save_video_annotations', 'load_video_annotations', 'validate_video_annotations']

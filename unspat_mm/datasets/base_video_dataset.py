@@ -4,8 +4,8 @@ from typing import Dict, Optional
 import numpy as np
 from mmengine.dataset import BaseDataset
 
-from unspat_mm.models.body.skeleton import NUM_HYBRIK_JOINTS
 from unspat_mm.registry import DATASETS, TRANSFORMS
+from unspat_mm.structures.skeleton import NUM_HYBRIK_JOINTS
 
 __all__ = ['BaseVideoDataset', 'window_rows']
 

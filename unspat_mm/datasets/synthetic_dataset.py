@@ -5,8 +5,9 @@ from typing import Optional
 import numpy as np
 from mmengine.logging import print_log
 
-from unspat_mm.models.body.skeleton import J14_HIP_IDS
 from unspat_mm.registry import DATASETS
+from unspat_mm.structures.skeleton import J14_HIP_IDS
+
 from .base_video_dataset import BaseVideoDataset
 from .synthetic.cache import (PRESETS, ensure_synthetic_dataset, load_split, merge_settings,
                               open_split_images)

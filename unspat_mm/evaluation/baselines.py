@@ -3,7 +3,8 @@ from typing import Dict
 
 import numpy as np
 
-from unspat_mm.models.body.skeleton import J14_HIP_IDS
+from unspat_mm.structures.skeleton import J14_HIP_IDS
+
 from .functional import accel_error, mpjpe, pa_mpjpe
 
 

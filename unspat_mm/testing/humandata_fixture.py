@@ -14,7 +14,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from unspat_mm.models.body.skeleton import H36M_JOINT_NAMES, HYBRIK_JOINT_NAMES, J14_JOINT_NAMES
+from unspat_mm.structures.skeleton import H36M_JOINT_NAMES, HYBRIK_JOINT_NAMES, J14_JOINT_NAMES
 
 __all__ = ['write_humandata_fixture', 'HUMANDATA_FIXTURE_DATASETS']
 

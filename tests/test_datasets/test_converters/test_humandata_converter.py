@@ -6,7 +6,7 @@ import pytest
 from unspat_mm.datasets.annotation_format import load_video_annotations
 from unspat_mm.datasets.converters import convert_humandata, convert_humandata_file
 from unspat_mm.datasets.converters.common import link_tracks
-from unspat_mm.models.body.skeleton import HYBRIK_JOINT_NAMES
+from unspat_mm.structures.skeleton import HYBRIK_JOINT_NAMES
 from unspat_mm.testing import HUMANDATA_FIXTURE_DATASETS, tree_digest, write_humandata_fixture
 from unspat_mm.utils.safe_unpickle import CorruptFileError, UnsafePickleError
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from unspat_mm.datasets.synthetic import (DEFAULT_SETTINGS, SequenceRenderer,
-                                          ensure_synthetic_dataset, load_split,
-                                          mean_pose_mpjpe, merge_settings, open_split_images)
-from unspat_mm.models.body.skeleton import J14_HIP_IDS
+                                          ensure_synthetic_dataset, load_split, mean_pose_mpjpe,
+                                          merge_settings, open_split_images)
+from unspat_mm.structures.skeleton import J14_HIP_IDS
 
 
 def test_cached_set_is_reused(synthetic_tiny, standin_model_dir, tiny_settings):

@@ -71,7 +71,7 @@ def test_packs_gt_joints17_and_the_flip_flag():
 def test_a_flipped_window_packs_the_mirrored_targets():
     """Flip -> crop -> pack: the packed middle frame is the mirror of the unflipped one."""
     from unspat_mm.datasets.transforms import RandomVideoFlip, VideoBBoxCrop, flip_joints
-    from unspat_mm.models.body.skeleton import HYBRIK_FLIP_PAIRS
+    from unspat_mm.structures.skeleton import HYBRIK_FLIP_PAIRS
     res = _results(size=(64, 64))
     res['imgs'] = np.random.default_rng(3).integers(0, 256, (5, 48, 64, 3), dtype=np.uint8)
     res['bbox'] = np.repeat([[32., 24., 64., 48.]], 5, 0)  # centred: the crop is symmetric

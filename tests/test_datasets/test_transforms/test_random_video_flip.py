@@ -10,13 +10,13 @@ from unspat_mm.datasets.synthetic.camera import project
 from unspat_mm.datasets.transforms import (RandomVideoFlip, VideoBBoxCrop, flip_joints,
                                            flip_permutation, flip_smpl_pose, flip_twist)
 from unspat_mm.models.body import SMPLBodyModel
-from unspat_mm.models.body.skeleton import (H36M_FLIP_PAIRS, H36M_JOINT_NAMES,
-                                            HYBRIK_FLIP_PAIRS, HYBRIK_JOINT_NAMES,
-                                            J14_FLIP_PAIRS, J14_JOINT_NAMES, SMPL_FLIP_PAIRS)
 from unspat_mm.models.body.standin import DESIGN_JOINTS, DESIGN_LEAVES
 from unspat_mm.models.utils.rotations import axis_angle_to_matrix
 from unspat_mm.models.utils.twist_swing_ik import forward_kinematics, twist_angles_from_pose
 from unspat_mm.registry import TRANSFORMS
+from unspat_mm.structures.skeleton import (H36M_FLIP_PAIRS, H36M_JOINT_NAMES, HYBRIK_FLIP_PAIRS,
+                                           HYBRIK_JOINT_NAMES, J14_FLIP_PAIRS, J14_JOINT_NAMES,
+                                           SMPL_FLIP_PAIRS)
 
 T, H, W = 4, 48, 64
 HIP_L, HIP_R = HYBRIK_JOINT_NAMES.index('left_hip'), HYBRIK_JOINT_NAMES.index('right_hip')

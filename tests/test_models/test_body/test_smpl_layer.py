@@ -10,9 +10,9 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from unspat_mm.models.body import SMPLBodyModel, load_body_model_arrays
-from unspat_mm.models.body.skeleton import H36M_TO_J14, HYBRIK_PARENTS, LEAF_VERTEX_IDS
 from unspat_mm.models.body.standin import DESIGN_JOINTS, DESIGN_LEAVES
 from unspat_mm.registry import MODELS
+from unspat_mm.structures.skeleton import H36M_TO_J14, HYBRIK_PARENTS, LEAF_VERTEX_IDS
 
 STANDIN = 'SMPL_NEUTRAL_STANDIN.npz'
 STANDIN_H36M = 'J_regressor_h36m_STANDIN.npy'

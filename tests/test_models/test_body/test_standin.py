@@ -8,10 +8,10 @@ import pytest
 import smplx
 import torch
 
-from unspat_mm.models.body.skeleton import (H36M_TO_J14, J14_JOINT_NAMES, LEAF_VERTEX_IDS,
-                                            SMPL_JOINT_NAMES, SMPL_PARENTS)
 from unspat_mm.models.body.standin import (DESIGN_JOINTS, DESIGN_LEAVES, build_standin_arrays,
                                            make_standin_files)
+from unspat_mm.structures.skeleton import (H36M_TO_J14, J14_JOINT_NAMES, LEAF_VERTEX_IDS,
+                                           SMPL_JOINT_NAMES, SMPL_PARENTS)
 
 
 @pytest.fixture(scope='module')

@@ -5,10 +5,10 @@ import torch
 from einops import rearrange
 
 from unspat_mm.models.body import SMPLBodyModel
-from unspat_mm.models.body.skeleton import HYBRIK_PARENTS, IK_CHILD, LEAF_PARENTS
 from unspat_mm.models.utils import (axis_angle_to_matrix, forward_kinematics, geodesic_distance,
                                     matrix_to_axis_angle, rotation_about_axis, swing_rotation,
                                     twist_angles_from_pose, twist_swing_ik)
+from unspat_mm.structures.skeleton import HYBRIK_PARENTS, IK_CHILD, LEAF_PARENTS
 
 # A plausible SMPL-like rest skeleton (metres, y up, +x = the body's left, z forward).
 TEMPLATE29 = torch.tensor([

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from unspat_mm.models.body.skeleton import NUM_HYBRIK_JOINTS
+from unspat_mm.structures.skeleton import NUM_HYBRIK_JOINTS
 
 __all__ = ['tight_bbox', 'fill_missing_rows', 'link_tracks', 'empty_rows', 'concat_rows',
            'check_outside_inputs', 'write_annotations', 'progress']

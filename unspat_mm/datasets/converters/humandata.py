@@ -32,12 +32,12 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from unspat_mm.models.body.skeleton import J14_HIP_IDS, NUM_HYBRIK_JOINTS
+from unspat_mm.structures.skeleton import J14_HIP_IDS, NUM_HYBRIK_JOINTS
+
 from .common import (check_outside_inputs, empty_rows, link_tracks, progress, tight_bbox,
                      write_annotations)
 from .humandata_reader import load_humandata
-from .joint_names import (J14_FROM_H36M, h36m_from_human_data_indices,
-                          hybrik_from_human_data_indices)
+from .joint_names import J14_FROM_H36M, h36m_from_human_data_indices, hybrik_from_human_data_indices
 
 __all__ = ['HUMANDATA_DATASETS', 'load_humandata', 'convert_humandata',
            'convert_humandata_file']

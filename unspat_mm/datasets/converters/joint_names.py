@@ -11,8 +11,8 @@ head of Human3.6M and MPI-INF-3DHP are ``*_extra`` slots, OpenPose detections ar
 """
 from typing import Dict, Sequence, Tuple
 
-from unspat_mm.models.body.skeleton import (H36M_JOINT_NAMES, H36M_TO_J14,
-                                            HYBRIK_JOINT_NAMES, SMPL_JOINT_NAMES)
+from unspat_mm.structures.skeleton import (H36M_JOINT_NAMES, H36M_TO_J14, HYBRIK_JOINT_NAMES,
+                                           SMPL_JOINT_NAMES)
 
 __all__ = ['HUMAN_DATA_KEYPOINTS', 'NUM_HUMAN_DATA_KEYPOINTS', 'HUMAN_DATA_APPROXIMATE',
            'HYBRIK_TO_HUMAN_DATA', 'H36M_TO_HUMAN_DATA', 'hybrik_from_human_data_indices',

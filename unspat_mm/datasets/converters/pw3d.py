@@ -32,10 +32,11 @@ from typing import Dict, List, Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from unspat_mm.models.body.skeleton import NUM_SMPL_JOINTS
+from unspat_mm.structures.skeleton import NUM_SMPL_JOINTS
 from unspat_mm.utils.safe_unpickle import safe_load_pickle
-from .common import (check_outside_inputs, concat_rows, empty_rows, fill_missing_rows,
-                     progress, tight_bbox, write_annotations)
+
+from .common import (check_outside_inputs, concat_rows, empty_rows, fill_missing_rows, progress,
+                     tight_bbox, write_annotations)
 
 __all__ = ['PW3D_SPLITS', 'PW3D_REQUIRED_FIELDS', 'load_pw3d_sequence',
            'convert_pw3d_sequence', 'convert_pw3d_split', 'convert_pw3d']

@@ -21,7 +21,8 @@ import time
 import numpy as np
 from mmengine.logging import print_log
 
-from unspat_mm.models.body.skeleton import J14_HIP_IDS
+from unspat_mm.structures.skeleton import J14_HIP_IDS
+
 from .body_model import body_model_fingerprint, load_body_model, prepare_body_model_dir
 from .deepmimic import find_deepmimic_clips
 from .generate import SequenceRenderer

@@ -15,7 +15,7 @@ import numpy as np
 from einops import pack, unpack
 from scipy.spatial.transform import Rotation
 
-from unspat_mm.models.body.skeleton import NUM_SMPL_JOINTS
+from unspat_mm.structures.skeleton import NUM_SMPL_JOINTS
 
 __all__ = ['JOINT_CHANNELS', 'axis_rotation', 'channel_limits', 'sample_motion',
            'channels_to_rotmats', 'rotmats_to_axis_angle']

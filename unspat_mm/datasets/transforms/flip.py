@@ -5,10 +5,9 @@ import numpy as np
 from einops import rearrange
 from mmcv.transforms import BaseTransform
 
-from unspat_mm.models.body.skeleton import (H36M_FLIP_PAIRS, HYBRIK_FLIP_PAIRS, J14_FLIP_PAIRS,
-                                            NUM_HYBRIK_JOINTS, NUM_SMPL_JOINTS,
-                                            SMPL_FLIP_PAIRS)
 from unspat_mm.registry import TRANSFORMS
+from unspat_mm.structures.skeleton import (H36M_FLIP_PAIRS, HYBRIK_FLIP_PAIRS, J14_FLIP_PAIRS,
+                                           NUM_HYBRIK_JOINTS, NUM_SMPL_JOINTS, SMPL_FLIP_PAIRS)
 
 __all__ = ['RandomVideoFlip', 'flip_permutation', 'flip_joints', 'flip_smpl_pose', 'flip_twist']
 

@@ -9,9 +9,10 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.utils import mkdir_or_exist
 
-from unspat_mm.models.body.skeleton import (H36M_JOINT_NAMES, J14_HIP_IDS, NUM_H36M_JOINTS,
-                                            NUM_J14_JOINTS)
 from unspat_mm.registry import METRICS
+from unspat_mm.structures.skeleton import (H36M_JOINT_NAMES, J14_HIP_IDS, NUM_H36M_JOINTS,
+                                           NUM_J14_JOINTS)
+
 from ..functional import accel_error, accel_keep_mask, mpjpe, mpvpe, pa_mpjpe
 
 # joint set -> (number of joints, key suffix, {root name: root indices})

@@ -20,8 +20,9 @@ from smplx.lbs import batch_rodrigues, blend_shapes, vertices2joints
 from torch import nn
 
 from unspat_mm.registry import MODELS
-from .skeleton import (H36M_TO_J14, HYBRIK_PARENTS, LEAF_VERTEX_IDS, NUM_H36M_JOINTS,
-                       NUM_SMPL_JOINTS, SMPL_PARENTS)
+from unspat_mm.structures.skeleton import (H36M_TO_J14, HYBRIK_PARENTS, LEAF_VERTEX_IDS,
+                                           NUM_H36M_JOINTS, NUM_SMPL_JOINTS, SMPL_PARENTS)
+
 from .standin import STANDIN_H36M_FILE, STANDIN_MODEL_FILE
 
 NUM_VERTICES, NUM_FACES = 6890, 13776

@@ -36,8 +36,8 @@ from einops import rearrange
 from scipy.optimize import nnls
 from scipy.spatial import cKDTree
 
-from .skeleton import (H36M_JOINT_NAMES, LEAF_VERTEX_IDS, SMPL_FLIP_PAIRS, SMPL_JOINT_NAMES,
-                       SMPL_PARENTS)
+from unspat_mm.structures.skeleton import (H36M_JOINT_NAMES, LEAF_VERTEX_IDS, SMPL_FLIP_PAIRS,
+                                           SMPL_JOINT_NAMES, SMPL_PARENTS)
 
 NUM_VERTICES, NUM_FACES, NUM_BETAS = 6890, 13776, 10
 STANDIN_MODEL_FILE = 'SMPL_{}_STANDIN.npz'

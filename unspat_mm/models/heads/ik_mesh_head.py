@@ -8,10 +8,11 @@ from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from unspat_mm.models.body.skeleton import NUM_HYBRIK_JOINTS, NUM_SMPL_JOINTS
 from unspat_mm.models.utils.rotations import rotation_6d_to_matrix
 from unspat_mm.models.utils.twist_swing_ik import twist_angles_from_pose, twist_swing_ik
 from unspat_mm.registry import MODELS
+from unspat_mm.structures.skeleton import NUM_HYBRIK_JOINTS, NUM_SMPL_JOINTS
+
 from .projection import semi_perspective_projection
 from .soft_argmax import soft_argmax_3d
 

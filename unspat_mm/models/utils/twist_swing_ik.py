@@ -38,8 +38,9 @@ from einops import rearrange
 from smplx.lbs import batch_rigid_transform
 from torch import Tensor
 
-from unspat_mm.models.body.skeleton import (HYBRIK_PARENTS, IK_CHILD, NUM_HYBRIK_JOINTS,
-                                            NUM_SMPL_JOINTS, ROOT_CHILDREN)
+from unspat_mm.structures.skeleton import (HYBRIK_PARENTS, IK_CHILD, NUM_HYBRIK_JOINTS,
+                                           NUM_SMPL_JOINTS, ROOT_CHILDREN)
+
 from .rotations import (any_perpendicular, axis_angle_to_matrix, matrix_to_axis_angle,
                         rotation_about_axis, safe_normalize)
 
