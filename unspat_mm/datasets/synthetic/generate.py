@@ -29,11 +29,12 @@ import torch
 from einops import rearrange
 
 from unspat_mm.models.utils.twist_swing_ik import twist_angles_from_pose
+
+from ..transforms.procedural import make_background, make_occluder
 from .camera import SMPL_TO_CAMERA, jitter_bboxes, project, smooth_noise, square_bbox
 from .deepmimic import deepmimic_to_smpl, load_deepmimic_clip
 from .motion import axis_rotation, channels_to_rotmats, rotmats_to_axis_angle, sample_motion
-from .render import (PART_COLORS, VertexNormals, make_background, make_occluder,
-                     paste_occluder, splat_body, vertex_parts)
+from .render import PART_COLORS, VertexNormals, paste_occluder, splat_body, vertex_parts
 
 __all__ = ['STREAMS', 'SequenceRenderer']
 

@@ -3,7 +3,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from unspat_mm.registry import TRANSFORMS
-from ..synthetic.render import make_background
+
+from .procedural import make_background
 
 __all__ = ['RandomSyntheticBackground']
 

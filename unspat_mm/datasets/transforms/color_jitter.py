@@ -8,6 +8,7 @@ from einops import rearrange
 from mmcv.transforms import BaseTransform
 
 from unspat_mm.registry import TRANSFORMS
+
 from .frames import check_video_frames
 
 __all__ = ['VideoColorJitter']

@@ -14,9 +14,10 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from unspat_mm.registry import TRANSFORMS
-from .frames import check_video_frames
-from ..synthetic.render import make_occluder
+
 from .bbox_crop import to_cv2_affine
+from .frames import check_video_frames
+from .procedural import make_occluder
 
 __all__ = ['RandomVideoOccluders', 'load_occluder_bank', 'save_occluder_bank']
 
