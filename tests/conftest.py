@@ -13,9 +13,10 @@ def standin_model_dir(tmp_path_factory):
     with seed 0: ``SMPL_NEUTRAL_STANDIN.npz``, ``J_regressor_h36m_STANDIN.npy``, README.txt.
 
     ``SMPLBodyModel(standin_model_dir)`` loads it. It is a mannequin with SMPL's array
-    layout, not SMPL (see unspat_mm/models/body/standin.py). Treat the folder as read-only.
+    layout, not SMPL (see unspat_mm/datasets/synthetic/standin_body.py). Treat the folder
+    as read-only.
     """
-    from unspat_mm.models.body.standin import make_standin_files
+    from unspat_mm.datasets.synthetic.standin_body import make_standin_files
     out_dir = tmp_path_factory.mktemp('standin_body_model')
     make_standin_files(str(out_dir), seed=0)
     return str(out_dir)

@@ -4,13 +4,13 @@
 
 Writes OUT_DIR/SMPL_NEUTRAL_STANDIN.npz, OUT_DIR/J_regressor_h36m_STANDIN.npy and a
 README.txt. ``SMPLBodyModel(OUT_DIR)`` picks the stand-in up when no real SMPL file is there
-(and warns that its numbers are not SMPL numbers). See unspat_mm/models/body/standin.py.
+(and warns that its numbers are not SMPL numbers). See unspat_mm/datasets/synthetic/standin_body.py.
 """
 import argparse
 import sys
 import time
 
-from unspat_mm.models.body.standin import make_standin_files
+from unspat_mm.datasets.synthetic.standin_body import make_standin_files
 
 
 def parse_args(argv=None):

@@ -16,6 +16,7 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import unspat_mm  # noqa: F401
+from unspat_mm.datasets.synthetic import prepare_config_body_model
 from unspat_mm.engine import trust_checkpoints
 from unspat_mm.evaluation import mean_pose_baseline
 from unspat_mm.registry import DATASETS
@@ -81,6 +82,7 @@ def main(argv=None):
     if args.trust_checkpoint:
         trust_checkpoints([args.checkpoint])
     cfg = merge_args(Config.fromfile(args.config), args)
+    prepare_config_body_model(cfg)  # the embedded default's stand-in body, if it asks
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     baseline = None

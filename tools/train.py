@@ -11,6 +11,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import unspat_mm  # noqa: F401  (registers everything; mmcv-lite compatibility)
+from unspat_mm.datasets.synthetic import prepare_config_body_model
 from unspat_mm.engine import trust_checkpoints
 from unspat_mm.utils import setup_cpu_distributed, teardown_distributed
 
@@ -67,6 +68,7 @@ def main(argv=None):
     args = parse_args(argv)
     trust_checkpoints(args.trust_checkpoint)
     cfg = merge_args(Config.fromfile(args.config), args)
+    prepare_config_body_model(cfg)  # the embedded default's stand-in body, if it asks
     runner = Runner.from_cfg(cfg)
     runner.train()
     teardown_distributed()

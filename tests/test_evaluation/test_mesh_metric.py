@@ -200,3 +200,53 @@ def test_invalid_frames_may_lack_ground_truth(accel_mode):
     bad.update(valid=True, gt_joints14=np.full((14, 3), np.nan))
     with pytest.raises(ValueError, match='gt_joints14 of a valid frame is not finite'):
         MeshMetric().process({}, [bad])
+
+
+def _smpl_samples(body, seed=0, num=5):
+    """Frames of one track with ground-truth SMPL parameters only (3DPW's case) and
+    predictions: the ground-truth body's joints and mesh, shifted by 1 cm in x."""
+    g = torch.Generator().manual_seed(seed)
+    theta = 0.3 * torch.randn(num, 72, generator=g)
+    betas = torch.randn(num, 10, generator=g)
+    with torch.no_grad():
+        truth = body(theta, betas)
+    shift = torch.tensor([0.01, 0., 0.])
+    samples = [dict(sequence_id='seq', frame_index=i, valid=True, theta=theta[i],
+                    betas=betas[i], smpl_valid=torch.tensor(1.),
+                    pred_joints14=truth['joints14'][i] + shift,
+                    pred_vertices=truth['vertices'][i] + shift) for i in range(num)]
+    return samples, truth
+
+
+def test_metric_poses_the_body_model_for_smpl_ground_truth(standin_model_dir):
+    from unspat_mm.models.body import SMPLBodyModel
+    body = SMPLBodyModel(standin_model_dir)
+    samples, truth = _smpl_samples(body)
+    metric = MeshMetric(body_model=dict(type='SMPLBodyModel', model_dir=standin_model_dir),
+                        dump_path=None)
+    metric.process({}, samples[:3])
+    metric.process({}, samples[3:])
+    out = metric.compute_metrics(metric.results)
+    # a rigid 1 cm shift: MPJPE 0 after root alignment, MPVPE exactly 10 mm
+    assert out['MPJPE'] == pytest.approx(0., abs=1e-4)
+    assert out['MPVPE'] == pytest.approx(10., abs=1e-4)
+    gt = np.stack([r['gt_joints'] for r in metric.results])
+    np.testing.assert_allclose(gt, truth['joints14'].numpy(), atol=1e-7)
+
+
+def test_packed_ground_truth_wins_and_a_missing_body_model_is_named(standin_model_dir):
+    from unspat_mm.models.body import SMPLBodyModel
+    samples, truth = _smpl_samples(SMPLBodyModel(standin_model_dir), seed=1)
+    packed = [dict(s, gt_joints14=s['pred_joints14']) for s in samples]  # mocap-like joints
+    metric = MeshMetric(body_model=dict(type='SMPLBodyModel', model_dir=standin_model_dir))
+    metric.process({}, packed)
+    out = metric.compute_metrics(metric.results)
+    assert out['MPJPE'] == 0.  # the packed joints, not the body model's
+    assert out['MPVPE'] == pytest.approx(10., abs=1e-4)  # the mesh still from the body
+    with pytest.raises(KeyError, match="body_model=dict\\(type='SMPLBodyModel'"):
+        MeshMetric().process({}, samples)
+    # packed joints and no body model: joints only, no MPVPE (as before)
+    plain = MeshMetric()
+    plain.process({}, [dict(s, gt_joints14=s['pred_joints14'], pred_vertices=None)
+                       for s in samples])
+    assert 'MPVPE' not in plain.compute_metrics(plain.results)

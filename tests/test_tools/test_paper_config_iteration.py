@@ -66,6 +66,8 @@ def data_options(cfg: Config, data_root: str) -> list:
 
 def cpu_options(standin_model_dir):
     return [f'model.head.body_model.model_dir={standin_model_dir}',
+            *[f'{split}_evaluator.body_model.model_dir={standin_model_dir}'
+              for split in ('val', 'test')],
             *[f'{split}_dataloader.{k}' for split in ('train', 'val', 'test')
               for k in (f'batch_size={BATCH}', 'num_workers=0', 'persistent_workers=False')]]
 

@@ -37,6 +37,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
+from unspat_mm.datasets.synthetic import prepare_config_body_model
 from unspat_mm.registry import MODELS
 
 PARTS = ('data', 'preprocess', 'backbone', 'neck', 'head', 'loss+backward', 'optimizer',
@@ -64,6 +65,7 @@ class _Timed:
             cfg.merge_from_dict(cfg_options)
         init_default_scope(cfg.get('default_scope', 'unspat_mm'))
         self.name = path
+        prepare_config_body_model(cfg)
         self.model = MODELS.build(cfg.model)
         self.model.train()
         self.optim_wrapper = build_optim_wrapper(self.model, cfg.optim_wrapper)

@@ -86,7 +86,7 @@ def body_model_for_counting(cfg: Config):
     if any(osp.exists(osp.join(model_dir, f'SMPL_NEUTRAL.{ext}')) for ext in ('npz', 'pkl')):
         yield
         return
-    from unspat_mm.models.body.standin import make_standin_files
+    from unspat_mm.datasets.synthetic.standin_body import make_standin_files
     with tempfile.TemporaryDirectory(prefix='unspat_standin_') as tmp:
         make_standin_files(tmp)
         body.model_dir = tmp

@@ -8,4 +8,6 @@ pw3d_train = dict(
 pw3d_test = dict(
     type='PW3DDataset', data_root='data/', data_prefix=dict(img_path='3dpw/'),
     ann_file='annotations/pw3d_test.npz', test_mode=True)
-pw3d_evaluator = dict(type='MeshMetric', joint_set='j14', root='hip_mid')
+# the ground truth is the neutral SMPL mesh of 3DPW's theta/beta, whatever the model uses
+pw3d_evaluator = dict(type='MeshMetric', joint_set='j14', root='hip_mid',
+                      body_model=dict(type='SMPLBodyModel', model_dir='data/body_models'))

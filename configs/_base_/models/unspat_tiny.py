@@ -4,7 +4,7 @@
 _base_ = ['./unspat_r34.py']
 num_frames = 8
 input_size = (64, 64)
-body_model_dir = 'data/body_models/standin'  # generated on first use when absent
+body_model_dir = 'data/body_models/standin'  # tools/make_body_model.py writes the stand-in
 
 model = dict(
     # three stages only: a fourth would be computed and never used
@@ -13,6 +13,6 @@ model = dict(
     neck=dict(in_channels=64, embed_dims=64, num_frames=num_frames, feat_size=(4, 4),
               ffn_ratio=2.0, uncertainty_cfg=dict(hidden_channels=32)),
     head=dict(in_channels=64,
-              body_model=dict(model_dir=body_model_dir, standin_if_missing=True),
+              body_model=dict(model_dir=body_model_dir),
               deconv_channels=(32, 32, 32), depth_bins=16, dropout=0.0),
 )

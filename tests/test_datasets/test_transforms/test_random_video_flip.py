@@ -7,10 +7,10 @@ from einops import rearrange
 from scipy.spatial import cKDTree
 
 from unspat_mm.datasets.synthetic.camera import project
+from unspat_mm.datasets.synthetic.standin_body import DESIGN_JOINTS, DESIGN_LEAVES
 from unspat_mm.datasets.transforms import (RandomVideoFlip, VideoBBoxCrop, flip_joints,
                                            flip_permutation, flip_smpl_pose, flip_twist)
 from unspat_mm.models.body import SMPLBodyModel
-from unspat_mm.models.body.standin import DESIGN_JOINTS, DESIGN_LEAVES
 from unspat_mm.models.utils.rotations import axis_angle_to_matrix
 from unspat_mm.models.utils.twist_swing_ik import forward_kinematics, twist_angles_from_pose
 from unspat_mm.registry import TRANSFORMS

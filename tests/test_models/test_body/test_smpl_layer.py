@@ -9,8 +9,8 @@ import smplx
 import torch
 from scipy.spatial.transform import Rotation
 
+from unspat_mm.datasets.synthetic.standin_body import DESIGN_JOINTS, DESIGN_LEAVES
 from unspat_mm.models.body import SMPLBodyModel, load_body_model_arrays
-from unspat_mm.models.body.standin import DESIGN_JOINTS, DESIGN_LEAVES
 from unspat_mm.registry import MODELS
 from unspat_mm.structures.skeleton import H36M_TO_J14, HYBRIK_PARENTS, LEAF_VERTEX_IDS
 
@@ -214,17 +214,10 @@ def test_bad_inputs(body):
         body.rest_joints29(torch.zeros(10))
 
 
-def test_standin_if_missing_writes_it_once_and_never_over_a_user_file(tmp_path):
+def test_constructing_on_an_empty_folder_writes_nothing(tmp_path):
     from unspat_mm.models.body import SMPLBodyModel
     empty = tmp_path / 'fresh'
-    with pytest.raises(FileNotFoundError):
-        SMPLBodyModel(str(empty))  # off by default: a missing model is an error
-    layer = SMPLBodyModel(str(empty), standin_if_missing=True)
-    assert layer.is_standin and (empty / 'SMPL_NEUTRAL_STANDIN.npz').is_file()
-    # a user's real file in the folder wins and is left untouched
-    user = tmp_path / 'user'
-    user.mkdir()
-    (user / 'SMPL_NEUTRAL.pkl').write_bytes(b'not really a pickle')
-    with pytest.raises(ValueError, match='convert_smpl_pkl'):
-        SMPLBodyModel(str(user), standin_if_missing=True)
-    assert sorted(p.name for p in user.iterdir()) == ['SMPL_NEUTRAL.pkl']
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match='make_body_model.py'):
+        SMPLBodyModel(str(empty))  # the error says how to get a body model
+    assert list(empty.iterdir()) == []

@@ -120,17 +120,15 @@ def test_training_skips_the_mesh_without_changing_the_losses(standin_model_dir):
         torch.testing.assert_close(losses[name], value, rtol=0, atol=0)
 
 
-def test_predict_returns_the_middle_frame_mesh_and_ground_truth(standin_model_dir):
+def test_predict_returns_the_middle_frame_mesh_and_no_ground_truth(standin_model_dir):
     torch.manual_seed(0)
     model = MODELS.build(tiny_model_cfg(standin_model_dir)).eval()
     data = two_clips(model.head.body_model)
     samples = model.test_step(data)
-    gt_body = model.head.body_model(torch.stack([s.theta for s in samples]),
-                                    torch.stack([s.betas for s in samples]))
-    for i, sample in enumerate(samples):
+    for sample in samples:
         assert sample.pred_vertices.shape == (6890, 3)
         assert sample.pred_uncertainty.shape == (8, 4, 4)
-        torch.testing.assert_close(sample.gt_joints14, gt_body['joints14'][i])
+        assert 'gt_vertices' not in sample and 'gt_joints14' not in sample  # the metric's
         again = model.head.body_model(sample.pred_theta[None], sample.pred_betas[None])
         torch.testing.assert_close(again['joints14'][0], sample.pred_joints14, atol=1e-5,
                                    rtol=0)

@@ -6,15 +6,15 @@ generated dataset includes a fingerprint of the model files.
 """
 import hashlib
 import logging
-import os
-import os.path as osp
 
 from mmengine.logging import print_log
 
 from unspat_mm.models.body.smpl_layer import SMPLBodyModel, resolve_body_model_file
-from unspat_mm.models.body.standin import STANDIN_MODEL_FILE, make_standin_files
 
-__all__ = ['prepare_body_model_dir', 'load_body_model', 'body_model_fingerprint']
+from .standin_body import make_standin_files
+
+__all__ = ['prepare_body_model_dir', 'ensure_standin_body_model', 'prepare_config_body_model',
+           'load_body_model', 'body_model_fingerprint']
 
 
 def prepare_body_model_dir(body_model_dir=None, standin_dir='data/synthetic/body_model_standin',
@@ -36,13 +36,7 @@ def prepare_body_model_dir(body_model_dir=None, standin_dir='data/synthetic/body
                 print_log(f'Synthetic data: {path} is the STAND-IN mannequin, not SMPL.',
                           logger='current', level=logging.WARNING)
             return body_model_dir, is_standin
-    standin_file = osp.join(standin_dir, STANDIN_MODEL_FILE.format(gender.upper()))
-    if not osp.isfile(standin_file):
-        if gender != 'neutral':
-            raise FileNotFoundError(f'No {gender} body model in {body_model_dir} and the '
-                                    'stand-in exists only as a neutral model.')
-        os.makedirs(standin_dir, exist_ok=True)
-        make_standin_files(standin_dir)
+    ensure_standin_body_model(standin_dir, gender)
     print_log(
         '=' * 79 + '\nSynthetic data: NO SMPL FOUND'
         + (f' in {body_model_dir}' if body_model_dir else '') + f'; using the STAND-IN '
@@ -50,6 +44,41 @@ def prepare_body_model_dir(body_model_dir=None, standin_dir='data/synthetic/body
         'numbers. For SMPL put SMPL_NEUTRAL.npz (tools/convert_smpl_pkl.py) into the body '
         'model folder.\n' + '=' * 79, logger='current', level=logging.WARNING)
     return standin_dir, True
+
+
+def ensure_standin_body_model(model_dir, gender='neutral'):
+    """Write the stand-in mannequin (NOT SMPL) into ``model_dir`` unless the folder already
+    holds a body model; return ``is_standin`` of what the folder then holds.
+
+    A user's file is never replaced: SMPL (``SMPL_{G}.npz``) or a stand-in is used as it is,
+    and a ``SMPL_{G}.pkl`` without its ``.npz`` is an error that says how to convert it.
+    Safe when several processes (distributed ranks) call it at once.
+    """
+    try:
+        return resolve_body_model_file(model_dir, gender)[1]
+    except FileNotFoundError:
+        pass
+    if gender != 'neutral':
+        raise FileNotFoundError(f'No {gender} body model in {model_dir}, and the stand-in '
+                                'exists only as a neutral model.')
+    print_log(f'No body model in {model_dir}: writing the STAND-IN mannequin there (not SMPL).',
+              logger='current', level=logging.WARNING)
+    try:
+        make_standin_files(model_dir)
+    except FileExistsError:  # another process was faster
+        pass
+    return True
+
+
+def prepare_config_body_model(cfg):
+    """The explicit step that makes a config's stand-in body model: when ``cfg`` sets
+    ``standin_body_model_dir`` (the embedded default does), write the stand-in there unless
+    the folder holds a body model already (:func:`ensure_standin_body_model`).
+    ``tools/train.py`` and ``tools/test.py`` call it before building the model; models never
+    write files themselves."""
+    model_dir = cfg.get('standin_body_model_dir')
+    if model_dir:
+        ensure_standin_body_model(model_dir)
 
 
 def load_body_model(model_dir, gender='neutral'):

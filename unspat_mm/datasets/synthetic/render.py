@@ -5,7 +5,8 @@ covers a small square footprint (sized so that neighbouring vertices overlap) wi
 part colour under Lambert shading from vertex normals. Vectorised numpy, a few
 milliseconds a frame at 160x160. Backgrounds and occluders are random procedural
 textures (:mod:`unspat_mm.datasets.transforms.procedural`); part-coloured clutter makes
-the person hard to segment by colour alone. All images are RGB uint8, pixel coordinates as in :mod:`.camera`.
+the person hard to segment by colour alone. All images are RGB uint8, pixel coordinates
+as in :mod:`.camera`.
 """
 import numpy as np
 from einops import rearrange

@@ -5,11 +5,12 @@ from collections import defaultdict
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.utils import mkdir_or_exist
 
-from unspat_mm.registry import METRICS
+from unspat_mm.registry import METRICS, MODELS
 from unspat_mm.structures.skeleton import (H36M_JOINT_NAMES, J14_HIP_IDS, NUM_H36M_JOINTS,
                                            NUM_J14_JOINTS)
 
@@ -65,6 +66,11 @@ class MeshMetric(BaseMetric):
     - ``pred_vertices`` / ``gt_vertices`` (optional): (6890, 3) meshes in
       SMPL's local frame (no global translation), metres. MPVPE is reported
       over the valid frames that have both; absent in every frame, no MPVPE.
+    - or, instead of ``gt_*`` (with ``body_model`` set): ``theta`` (72,), ``betas``
+      (10,) and ``smpl_valid``; the metric then poses the body model (3DPW's protocol:
+      the neutral SMPL mesh of the ground-truth parameters) and takes the ground-truth
+      joints and mesh from it. Ground truth the dataset packed (H36M, 3DHP mocap joints)
+      takes precedence.
     - ``sequence_id`` (str | int): one person track (give each actor of a
       multi-person 3DPW sequence its own id); ``frame_index`` (int): the
       frame's number in that track; ``valid`` (bool, default True).
@@ -96,6 +102,9 @@ class MeshMetric(BaseMetric):
         root (str): ``'hip_mid'`` (midpoint of the two hips; the 3DPW
             protocol) or ``'pelvis'`` (``'h36m17'`` only; MPI-INF-3DHP).
         accel_mode (str): ``'consecutive'`` or ``'filter_first'``.
+        body_model (dict, optional): config of the body model (``SMPLBodyModel``) that
+            turns ground-truth ``theta``/``betas`` into ground-truth joints and mesh, built
+            on first use. Defaults to None (the dataset packs the ground truth).
         dump_path (str, optional): if set, :meth:`compute_metrics` also
             writes a ``.npz`` there with, per frame sorted by (sequence,
             frame): ``sequence_id`` (str), ``frame_index``, ``valid``,
@@ -113,6 +122,7 @@ class MeshMetric(BaseMetric):
                  joint_set: str = 'j14',
                  root: str = 'hip_mid',
                  accel_mode: str = 'consecutive',
+                 body_model: Optional[dict] = None,
                  dump_path: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
@@ -135,7 +145,34 @@ class MeshMetric(BaseMetric):
         self.pred_key, self.gt_key = f'pred_{suffix}', f'gt_{suffix}'
         self.root_ids = roots[root]
         self.accel_mode = accel_mode
+        self.body_model_cfg = body_model
+        self._body_model = None
         self.dump_path = dump_path
+
+    def _add_smpl_ground_truth(self, data_samples: Sequence[dict]) -> None:
+        """Pose the body model on the ground-truth theta/betas of the samples that carry
+        SMPL but lack packed ground-truth joints or mesh; add what they lack."""
+        todo = [s for s in data_samples
+                if any(_lookup(s, k, required=False) is None for k in (self.gt_key, 'gt_vertices'))
+                and 'theta' in s
+                and 'betas' in s and bool(_to_numpy(s.get('smpl_valid', True)).item())]
+        if not todo:
+            return
+        if self.body_model_cfg is None:
+            if all(_lookup(s, self.gt_key, required=False) is not None for s in todo):
+                return  # joints packed, no mesh: no MPVPE, as documented
+            raise KeyError(f'MeshMetric: a sample has ground-truth theta/betas but no '
+                           f'{self.gt_key}; give the metric body_model=dict(type='
+                           "'SMPLBodyModel', model_dir=...) to compute it from SMPL.")
+        if self._body_model is None:
+            self._body_model = MODELS.build(self.body_model_cfg).eval()
+        theta = torch.stack([torch.as_tensor(s['theta']) for s in todo]).float().cpu()
+        betas = torch.stack([torch.as_tensor(s['betas']) for s in todo]).float().cpu()
+        with torch.no_grad():
+            body = self._body_model(theta, betas)
+        for i, sample in enumerate(todo):
+            for key in ('vertices', 'joints14', 'joints17'):
+                sample.setdefault(f'gt_{key}', body[key][i])
 
     def _joints(self, sample: dict, key: str) -> np.ndarray:
         joints = _to_numpy(_lookup(sample, key)).astype(np.float64)
@@ -158,6 +195,7 @@ class MeshMetric(BaseMetric):
         that the acceleration error still sees the gap in its sequence."""
         if len(data_samples) == 0:
             return
+        self._add_smpl_ground_truth(data_samples)
         valid_flags = []
         for sample in data_samples:
             valid = _lookup(sample, 'valid', required=False)

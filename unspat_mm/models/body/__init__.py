@@ -1,8 +1,7 @@
 from .smpl_layer import (SMPLBodyModel, load_body_model_arrays, resolve_body_model_file,
                          validate_body_model_arrays)
-from .standin import build_standin_arrays, make_standin_files
 
 __all__ = [
     'SMPLBodyModel', 'load_body_model_arrays', 'validate_body_model_arrays',
-    'resolve_body_model_file', 'build_standin_arrays', 'make_standin_files'
+    'resolve_body_model_file'
 ]

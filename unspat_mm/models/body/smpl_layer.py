@@ -23,9 +23,10 @@ from unspat_mm.registry import MODELS
 from unspat_mm.structures.skeleton import (H36M_TO_J14, HYBRIK_PARENTS, LEAF_VERTEX_IDS,
                                            NUM_H36M_JOINTS, NUM_SMPL_JOINTS, SMPL_PARENTS)
 
-from .standin import STANDIN_H36M_FILE, STANDIN_MODEL_FILE
-
 NUM_VERTICES, NUM_FACES = 6890, 13776
+# File names of the stand-in mannequin (``unspat_mm.datasets.synthetic.standin_body``).
+STANDIN_MODEL_FILE = 'SMPL_{}_STANDIN.npz'
+STANDIN_H36M_FILE = 'J_regressor_h36m_STANDIN.npy'
 DEFAULT_H36M_REGRESSOR = 'J_regressor_h36m.npy'
 GENDERS = ('neutral', 'male', 'female')
 _GET_SMPL = ('Get SMPL from https://smpl.is.tue.mpg.de (free research licence) and convert the '
@@ -158,23 +159,6 @@ def _load_h36m_regressor(model_dir, name, is_standin):
     return regressor, path
 
 
-def _write_standin_if_missing(model_dir, gender):
-    g = gender.upper()
-    candidates = (f'SMPL_{g}.npz', f'SMPL_{g}.pkl', STANDIN_MODEL_FILE.format(g))
-    if any(osp.isfile(osp.join(model_dir, name)) for name in candidates):
-        return
-    if gender != 'neutral':
-        raise FileNotFoundError(f'No {gender} body model in {model_dir}, and the stand-in is '
-                                'neutral only. ' + _GET_SMPL.format(G=g, d=model_dir))
-    from .standin import make_standin_files
-    print_log(f'No body model in {model_dir}: writing the STAND-IN mannequin there (not SMPL).',
-              logger='current', level=logging.WARNING)
-    try:
-        make_standin_files(model_dir)
-    except FileExistsError:  # another process (e.g. a distributed rank) was faster
-        pass
-
-
 @MODELS.register_module()
 class SMPLBodyModel(nn.Module):
     """SMPL (or the stand-in mannequin) as a layer without learnable parameters.
@@ -186,22 +170,16 @@ class SMPLBodyModel(nn.Module):
         gender (str): 'neutral', 'male' or 'female'.
         h36m_regressor (str): (17, 6890) ``.npy``, relative to ``model_dir`` or absolute.
         allow_pickle (bool): allow loading a (trusted, chumpy-free) ``.pkl``.
-        standin_if_missing (bool): when ``model_dir`` holds no body model at all, write the
-            stand-in mannequin there first (the embedded default's setting, so that a fresh
-            machine trains without SMPL). Nothing is overwritten, and the stand-in is
-            announced loudly in the log.
 
     The body data are non-persistent buffers: checkpoints do not carry them, so a model
     trained with the stand-in loads onto real SMPL (and the other way) without mixing them.
     """
 
     def __init__(self, model_dir, gender='neutral', h36m_regressor=DEFAULT_H36M_REGRESSOR,
-                 allow_pickle=False, standin_if_missing=False):
+                 allow_pickle=False):
         super().__init__()
-        if standin_if_missing:
-            _write_standin_if_missing(model_dir, gender)
         self.model_path, self.is_standin = resolve_body_model_file(model_dir, gender,
-                                                                    allow_pickle)
+                                                                   allow_pickle)
         arrays = load_body_model_arrays(self.model_path, allow_pickle=allow_pickle)
         regressor, self.h36m_regressor_path = _load_h36m_regressor(model_dir, h36m_regressor,
                                                                    self.is_standin)

@@ -112,12 +112,10 @@ class UNSPAT(BaseModel):
         (72,), ``pred_betas`` (10,), ``pred_vertices`` (6890, 3), ``pred_joints14``/
         ``pred_joints17``/``pred_joints24`` and ``pred_keypoints3d`` (29, 3) in metres
         (root-relative, camera axes), ``pred_camera`` (3,), ``pred_sigma`` (29,) and
-        ``pred_uncertainty`` (T, h, w). Where the sample has SMPL ground truth, its
-        mesh and joints are added as ``gt_vertices`` / ``gt_joints14`` / ``gt_joints17``
-        for the metric, unless the dataset packed those joints itself."""
+        ``pred_uncertainty`` (T, h, w). Ground-truth meshes are the metric's business
+        (``MeshMetric(body_model=...)``)."""
         encoded = self.neck(self.extract_feat(inputs))
         outputs = self.head(encoded.feats)
-        gt_body = self._ground_truth_body(data_samples, inputs.device)
         for i, sample in enumerate(data_samples):
             sample.set_data(dict(
                 pred_theta=outputs['theta'][i], pred_betas=outputs['betas'][i],
@@ -127,20 +125,7 @@ class UNSPAT(BaseModel):
                 pred_sigma=outputs['sigma'][i]))
             if encoded.uncertainty is not None:
                 sample.set_data(dict(pred_uncertainty=encoded.uncertainty[i]))
-            if gt_body is not None and bool(sample.smpl_valid):
-                # benchmark joints the dataset packed (H36M, 3DHP mocap) take precedence
-                mesh_gt = dict(gt_vertices=gt_body['vertices'][i],
-                               gt_joints14=gt_body['joints14'][i],
-                               gt_joints17=gt_body['joints17'][i])
-                sample.set_data({k: v for k, v in mesh_gt.items() if k not in sample})
         return list(data_samples)
-
-    def _ground_truth_body(self, data_samples, device) -> Optional[Dict[str, Tensor]]:
-        if not data_samples or not all('theta' in s and 'betas' in s for s in data_samples):
-            return None
-        theta = torch.stack([s.theta for s in data_samples]).to(device).float()
-        betas = torch.stack([s.betas for s in data_samples]).to(device).float()
-        return self.head.body_model(theta, betas)
 
     @staticmethod
     def _stack_targets(data_samples: Sequence[BaseDataElement]) -> Dict[str, Tensor]:

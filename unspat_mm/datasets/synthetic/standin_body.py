@@ -1,7 +1,9 @@
 """Stand-in body model: a human-shaped mannequin with SMPL's exact array layout.
 
-SMPL cannot be shipped (research licence), so tests, demos and the synthetic pipeline can
-use this mannequin instead. **It is not SMPL**: numbers measured on it are not SMPL numbers.
+SMPL cannot be shipped (research licence), so tests, demos and the synthetic benchmark can
+use this mannequin instead (``SMPLBodyModel`` loads it like SMPL; it lives beside the
+synthetic benchmark because nothing but generated data and tests needs it).
+**It is not SMPL**: numbers measured on it are not SMPL numbers.
 
 Arrays (names, shapes and dtypes as in SMPL's model file; metres; y up, the body faces +z,
 its left side is at +x; T-pose; pelvis at (0, -0.22, 0.02) as in SMPL):
@@ -36,12 +38,12 @@ from einops import rearrange
 from scipy.optimize import nnls
 from scipy.spatial import cKDTree
 
+from unspat_mm.models.body.smpl_layer import (NUM_FACES, NUM_VERTICES, STANDIN_H36M_FILE,
+                                              STANDIN_MODEL_FILE)
 from unspat_mm.structures.skeleton import (H36M_JOINT_NAMES, LEAF_VERTEX_IDS, SMPL_FLIP_PAIRS,
                                            SMPL_JOINT_NAMES, SMPL_PARENTS)
 
-NUM_VERTICES, NUM_FACES, NUM_BETAS = 6890, 13776, 10
-STANDIN_MODEL_FILE = 'SMPL_{}_STANDIN.npz'
-STANDIN_H36M_FILE = 'J_regressor_h36m_STANDIN.npy'
+NUM_BETAS = 10
 README_FILE = 'README.txt'
 
 # Designed rest positions (metres): the centre line and the left side; the right mirrors x.

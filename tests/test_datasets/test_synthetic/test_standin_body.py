@@ -8,8 +8,8 @@ import pytest
 import smplx
 import torch
 
-from unspat_mm.models.body.standin import (DESIGN_JOINTS, DESIGN_LEAVES, build_standin_arrays,
-                                           make_standin_files)
+from unspat_mm.datasets.synthetic.standin_body import (DESIGN_JOINTS, DESIGN_LEAVES,
+                                                       build_standin_arrays, make_standin_files)
 from unspat_mm.structures.skeleton import (H36M_TO_J14, J14_JOINT_NAMES, LEAF_VERTEX_IDS,
                                            SMPL_JOINT_NAMES, SMPL_PARENTS)
 
@@ -182,3 +182,34 @@ def test_make_body_model_tool(tmp_path, capsys):
     assert osp.isfile(tmp_path / 'out' / 'J_regressor_h36m_STANDIN.npy')
     assert tool.main([str(tmp_path / 'out')]) == 1
     assert '--force' in capsys.readouterr().err
+
+
+def test_ensure_standin_writes_once_and_never_over_a_user_file(tmp_path):
+    from unspat_mm.datasets.synthetic import ensure_standin_body_model
+    fresh = tmp_path / 'fresh'
+    assert ensure_standin_body_model(str(fresh)) is True
+    model_file = fresh / 'SMPL_NEUTRAL_STANDIN.npz'
+    stamp = model_file.stat().st_mtime_ns
+    assert ensure_standin_body_model(str(fresh)) is True
+    assert model_file.stat().st_mtime_ns == stamp  # reused, not rewritten
+    # a user's file in the folder wins and is left untouched
+    user = tmp_path / 'user'
+    user.mkdir()
+    (user / 'SMPL_NEUTRAL.pkl').write_bytes(b'not really a pickle')
+    with pytest.raises(ValueError, match='convert_smpl_pkl'):
+        ensure_standin_body_model(str(user))
+    assert sorted(p.name for p in user.iterdir()) == ['SMPL_NEUTRAL.pkl']
+
+
+def test_only_a_config_that_asks_for_the_standin_gets_one(tmp_path):
+    from mmengine.config import Config
+
+    from unspat_mm.datasets.synthetic import prepare_config_body_model
+    embedded = Config.fromfile('configs/unspat_synthetic.py')
+    assert embedded.standin_body_model_dir == embedded.model.head.body_model.model_dir
+    embedded.standin_body_model_dir = str(tmp_path / 'standin')
+    prepare_config_body_model(embedded)
+    assert (tmp_path / 'standin' / 'SMPL_NEUTRAL_STANDIN.npz').is_file()
+    paper = Config.fromfile('configs/unspat_3dpw.py')  # real SMPL only: nothing is written
+    assert 'standin_body_model_dir' not in paper
+    prepare_config_body_model(paper)
