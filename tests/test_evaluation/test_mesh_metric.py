@@ -250,3 +250,50 @@ def test_packed_ground_truth_wins_and_a_missing_body_model_is_named(standin_mode
     plain.process({}, [dict(s, gt_joints14=s['pred_joints14'], pred_vertices=None)
                        for s in samples])
     assert 'MPVPE' not in plain.compute_metrics(plain.results)
+
+
+def test_tcmr_accel_conventions_of_3dpw_and_3dhp():
+    """One sequence of 7 frames whose frame 3 is invalid: 3DPW's convention drops it and
+    differences frames 0,1,2,4,5,6 as consecutive; 3DHP's differences all 7 frames and
+    keeps the centres that are valid (1, 2, 4, 5). Written out by hand, in mm."""
+    rng = np.random.default_rng(7)
+    gt = rng.normal(scale=0.2, size=(7, 14, 3))
+    pred = gt + rng.normal(scale=0.02, size=(7, 14, 3))
+    valid = np.array([1, 1, 1, 0, 1, 1, 1], bool)
+    samples = [dict(sequence_id='s', frame_index=t, valid=bool(valid[t]),
+                    pred_joints14=pred[t], gt_joints14=gt[t]) for t in range(7)]
+
+    def accel(p, g, t0, t1, t2):
+        def aligned(x, t):
+            return x[t] - x[t][[2, 3]].mean(0)
+        second = [aligned(p, t0) - 2 * aligned(p, t1) + aligned(p, t2),
+                  aligned(g, t0) - 2 * aligned(g, t1) + aligned(g, t2)]
+        return 1000 * np.linalg.norm(second[0] - second[1], axis=-1).mean()
+
+    kept = [0, 1, 2, 4, 5, 6]
+    expected_3dpw = np.mean([accel(pred, gt, *kept[i:i + 3]) for i in range(4)])
+    expected_3dhp = np.mean([accel(pred, gt, t - 1, t, t + 1) for t in (1, 2, 4, 5)])
+    results = {}
+    for mode in ('filter_first', 'valid_centre', 'consecutive'):
+        metric = MeshMetric(accel_mode=mode)
+        metric.process({}, [dict(s) for s in samples])
+        results[mode] = metric.compute_metrics(metric.results)['Accel']
+    assert results['filter_first'] == pytest.approx(expected_3dpw, rel=1e-10)
+    assert results['valid_centre'] == pytest.approx(expected_3dhp, rel=1e-10)
+    # the default never spans the invalid frame: centres 1 and 5 only
+    assert results['consecutive'] == pytest.approx(
+        np.mean([accel(pred, gt, 0, 1, 2), accel(pred, gt, 4, 5, 6)]), rel=1e-10)
+    assert len(set(results.values())) == 3
+
+
+def test_3dhp_accel_skips_differences_through_frames_without_ground_truth():
+    rng = np.random.default_rng(8)
+    gt = rng.normal(scale=0.2, size=(6, 14, 3))
+    samples = [dict(sequence_id='s', frame_index=t, valid=t != 2,
+                    pred_joints14=gt[t] + 0.01 * t, gt_joints14=gt[t]) for t in range(6)]
+    del samples[2]['gt_joints14']  # an invalid frame may lack ground truth
+    metric = MeshMetric(accel_mode='valid_centre')
+    metric.process({}, samples)
+    metric.compute_metrics(metric.results)
+    per_frame = metric._sequence_accel(sorted(metric.results, key=lambda r: r['frame_index']))
+    assert np.isnan(per_frame[[0, 1, 2, 3, 5]]).all() and np.isfinite(per_frame[4])

@@ -24,7 +24,7 @@ _JOINT_SETS = {
         'pelvis': (H36M_JOINT_NAMES.index('pelvis'), ),
     }),
 }
-_ACCEL_MODES = ('consecutive', 'filter_first')
+_ACCEL_MODES = ('consecutive', 'filter_first', 'valid_centre')
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -91,8 +91,12 @@ class MeshMetric(BaseMetric):
       only when t-1, t and t+1 are all present, valid and consecutive frame
       numbers, so it never spans an invalid frame or a gap. With
       ``'filter_first'`` invalid frames are removed first and the remaining
-      ones are treated as consecutive (TCMR's evaluation, which reads only
-      the valid frames of 3DPW).
+      ones are treated as consecutive (TCMR's evaluation of 3DPW, which reads
+      only the valid frames). With ``'valid_centre'`` the second differences
+      are taken over all frames of the sequence, invalid ones included, and
+      kept where the centre frame t is valid (TCMR's evaluation of
+      MPI-INF-3DHP); a difference that touches a frame without ground truth
+      is dropped.
 
     Frames lacking enough context give no ``Accel`` (the key is then absent
     and a warning is logged). A (sequence, frame) pair seen twice is an error.
@@ -101,7 +105,8 @@ class MeshMetric(BaseMetric):
         joint_set (str): ``'j14'`` or ``'h36m17'``.
         root (str): ``'hip_mid'`` (midpoint of the two hips; the 3DPW
             protocol) or ``'pelvis'`` (``'h36m17'`` only; MPI-INF-3DHP).
-        accel_mode (str): ``'consecutive'`` or ``'filter_first'``.
+        accel_mode (str): ``'consecutive'``, ``'filter_first'`` (3DPW) or
+            ``'valid_centre'`` (MPI-INF-3DHP). Defaults to ``'consecutive'``.
         body_model (dict, optional): config of the body model (``SMPLBodyModel``) that
             turns ground-truth ``theta``/``betas`` into ground-truth joints and mesh, built
             on first use. Defaults to None (the dataset packs the ground truth).
@@ -258,6 +263,10 @@ class MeshMetric(BaseMetric):
         if self.accel_mode == 'filter_first':
             positions = np.flatnonzero(valid)
             keep = np.ones(max(len(positions) - 2, 0), bool)
+        elif self.accel_mode == 'valid_centre':
+            positions = np.arange(len(frames))
+            has_gt = np.isfinite(gt).all(axis=(1, 2))
+            keep = valid[1:-1] & has_gt[:-2] & has_gt[1:-1] & has_gt[2:]
         else:
             positions = np.arange(len(frames))
             keep = accel_keep_mask(len(frames), valid, index)
