@@ -240,7 +240,7 @@ def test_degenerate_antiparallel_and_parallel_bones():
     bone = rest[:, 20] - rest[:, 18]
     kp[0, 20] = kp[0, 18] - bone[0]
     kp[1, 20] = kp[1, 18] - bone[1] + torch.tensor([0., 1e-7, 0.])
-    # root: hip line parallel to the spine bone
+    # root: hip line parallel to the spine bone (degenerate for a frame built from the two)
     kp[2, 3] = kp[2, 0] + (kp[2, 2] - kp[2, 1])
     rot = _check_finite_and_grads(kp, twist, rest)
     joints, _ = forward_kinematics(rot, rest)
@@ -255,8 +255,16 @@ def test_gradcheck_float64():
     keypoints, twist, rest = _valid_inputs(batch=2, seed=9)
     keypoints = keypoints.double().requires_grad_()
     twist = twist.double().requires_grad_()
+    weights = torch.tensor([[1., 2., 3.], [.5, .1, 4.]], dtype=torch.float64,
+                           requires_grad=True)
     assert torch.autograd.gradcheck(
         lambda k, t: twist_swing_ik(k, t, rest.double())[0], (keypoints, twist))
+    # the root's gradient reaches its weights too (noisy keypoints, so that they matter)
+    noisy = keypoints.detach() + 0.01 * torch.randn(
+        keypoints.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda k, w: twist_swing_ik(k, twist.detach(), rest.double(), weights=w)[0],
+        (noisy.requires_grad_(), weights))
 
 
 def test_bad_shapes_raise():

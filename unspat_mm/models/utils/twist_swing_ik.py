@@ -12,7 +12,11 @@ rotation taking ``t`` onto the target bone ``p = kp_c - kp_k`` expressed in the 
 (joints of one depth at once), batched over B. The five leaf points have no rotation of
 their own: they only fix the swing of their parents (head, hands, feet).
 
-Numerical choices (the traps listed in REFERENCES.md):
+Numerical choices. A direct transcription of the equations has three traps: eq. 5 divides
+by ``|t x p|``, which is zero when a bone is parallel or antiparallel to its rest direction;
+normalising a zero vector (a zero bone, coincident or all-zero keypoints, a zero twist pair)
+gives NaN; and a root solved by SVD has no usable gradient at rank-deficient inputs (the
+SVD's backward divides by differences of singular values). Here:
 
 * Swing: ``R_sw = (2 h h^T - I)(2 t t^T - I)`` with ``h`` the unit bisector of the unit
   vectors ``t`` and ``p``: two half-turns whose axes are ``alpha/2`` apart compose to the
@@ -24,14 +28,13 @@ Numerical choices (the traps listed in REFERENCES.md):
 * Zero vectors are never normalised: a target bone shorter than ``eps`` gives no swing, a
   zero rest bone uses the y axis, a twist ``(cos, sin)`` shorter than ``eps`` gives no twist.
   Gradients are then zero (not NaN), and bounded by ~``1 / eps`` near those cases.
-* Root: no SVD. The pelvis orientation is ``F(target) F(rest)^T`` where ``F`` is the
-  orthonormal frame built from the hip line (``j2 - j1``) and the spine bone (``j3 - j0``):
-  first axis the bisector of their directions, third axis their normal. It is exact when
-  the target pelvis is a rotated rest pelvis (what the round trip tests) and splits a
-  non-rigid prediction's error evenly between both directions; unlike SVD its gradient is
-  finite at rank-deficient inputs (degenerate cases fall back to fixed axes).
+* Root: the weighted least-squares (Procrustes) rotation of the pelvis and its three
+  children, :func:`~unspat_mm.models.utils.root_rotation.root_rotation`. Its SVD runs
+  without autograd; the gradient comes from the optimality condition with a floor on the
+  eigenvalues it divides by, so it is exact where the fit is well posed and finite at
+  collinear, coincident or all-zero points (details in that module).
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from einops import rearrange
@@ -39,8 +42,9 @@ from smplx.lbs import batch_rigid_transform
 from torch import Tensor
 
 from unspat_mm.structures.skeleton import (HYBRIK_PARENTS, IK_CHILD, NUM_HYBRIK_JOINTS,
-                                           NUM_SMPL_JOINTS, ROOT_CHILDREN)
+                                           NUM_SMPL_JOINTS)
 
+from .root_rotation import root_rotation
 from .rotations import (any_perpendicular, axis_angle_to_matrix, matrix_to_axis_angle,
                         rotation_about_axis, safe_normalize)
 
@@ -101,18 +105,6 @@ def _rest_bone_units(rest: Tensor) -> Tensor:
     return safe_normalize(bones, fallback=torch.tensor([0., 1., 0.]), eps=EPS)
 
 
-def _pelvis_frame(joints: Tensor) -> Tensor:
-    """(B, >=4, 3) joints -> (B, 3, 3) orthonormal frame (columns) of the pelvis."""
-    left, right, spine = ROOT_CHILDREN
-    ex, ey = torch.tensor([1., 0., 0.]), torch.tensor([0., 1., 0.])
-    a = safe_normalize(joints[:, right] - joints[:, left], fallback=ex, eps=EPS)
-    b = safe_normalize(joints[:, spine] - joints[:, 0], fallback=ey, eps=EPS)
-    u = safe_normalize(a + b, fallback=a, eps=EPS)
-    w = safe_normalize(torch.linalg.cross(a, b), fallback=any_perpendicular(u), eps=EPS)
-    v = torch.linalg.cross(w, u)
-    return torch.stack([u, v, w], dim=-1)
-
-
 def forward_kinematics(local_rotmats: Tensor, rest_joints29: Tensor) -> Tuple[Tensor, Tensor]:
     """Pose the rigid rest skeleton (HYBRIK_PARENTS), as SMPL does with zero translation.
 
@@ -140,8 +132,11 @@ def forward_kinematics(local_rotmats: Tensor, rest_joints29: Tensor) -> Tuple[Te
     return torch.cat([joints24, leaves], dim=1), global_rotmats
 
 
-def twist_swing_ik(keypoints29: Tensor, twist: Tensor,
-                   rest_joints29: Tensor) -> Tuple[Tensor, Tensor]:
+def twist_swing_ik(keypoints29: Tensor,
+                   twist: Tensor,
+                   rest_joints29: Tensor,
+                   weights: Optional[Tensor] = None,
+                   root_rotmat: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """Local rotations from 29 keypoints, twist angles and the rest skeleton.
 
     Args:
@@ -150,6 +145,14 @@ def twist_swing_ik(keypoints29: Tensor, twist: Tensor,
         twist (Tensor): (B, 23, 2) ``(cos phi, sin phi)`` of joints 1..23, normalised here;
             a pair shorter than 1e-6 (e.g. ``(0, 0)``) means no twist.
         rest_joints29 (Tensor): (B, 29, 3) or (1, 29, 3) rest skeleton (depends on betas).
+        weights (Tensor, optional): per-keypoint weights of the root solve, e.g.
+            ``1 / sigma**2``: (B, 29), of which the pelvis and its three children are used,
+            or (B, 3) for the children (``ROOT_CHILDREN``; the pelvis gets their mean).
+            Only relative values matter; negative entries count as 0. Defaults to ``None``:
+            equal weights.
+        root_rotmat (Tensor, optional): (B, 3, 3) global orientation to use instead of
+            solving it from the keypoints (e.g. another solver's, for comparisons);
+            ``weights`` is then unused. Defaults to ``None``.
 
     Returns:
         tuple: ``local_rotmats`` (B, 24, 3, 3) and ``theta`` (B, 72) SMPL axis-angle pose.
@@ -161,7 +164,14 @@ def twist_swing_ik(keypoints29: Tensor, twist: Tensor,
         raise ValueError(f'twist has batch {twist.shape[0]}, keypoints29 has {batch}')
     rest = _rest_for(rest_joints29, batch).to(keypoints29.dtype)
 
-    root = _pelvis_frame(keypoints29) @ _pelvis_frame(rest).transpose(-1, -2)
+    if root_rotmat is None:
+        root = root_rotation(keypoints29, rest, weights)
+    else:
+        _check(root_rotmat, (3, 3), 'root_rotmat')
+        if root_rotmat.shape[0] != batch:
+            raise ValueError(f'root_rotmat has batch {root_rotmat.shape[0]}, keypoints29 has '
+                             f'{batch}')
+        root = root_rotmat.to(keypoints29.dtype)
     t_units = _rest_bone_units(rest)
     cos_sin = safe_normalize(twist, fallback=torch.tensor([1., 0.]), eps=EPS)
     twist_rots = rotation_about_axis(t_units, cos_sin[..., 0], cos_sin[..., 1])
