@@ -13,8 +13,8 @@ def short_job(tmp_path_factory, standin_model_dir):
     options = [
         f'model.head.body_model.model_dir={standin_model_dir}',
         f'body_model_dir={standin_model_dir}', f'standin_body_model_dir={standin_model_dir}',
-        *[f'{split}_evaluator.body_model.model_dir={standin_model_dir}'
-          for split in ('val', 'test')],
+        *[f'{evaluator}.body_model.model_dir={standin_model_dir}'
+          for evaluator in ('val_evaluator', 'test_evaluator.0')],
         *[f'{split}_dataloader.dataset.{key}' for split in ('train', 'val', 'test')
           for key in (f'cache_dir={root}/data', 'preset=tiny',
                       f'body_model_dir={standin_model_dir}')],

@@ -23,8 +23,8 @@ def _float(value) -> np.ndarray:
 
 def _tensors_in_one_storage(arrays: dict) -> dict:
     """float32 tensors that are views of one storage. A data worker sends every storage
-    to the training process through a shared-memory file of its own: eight per sample cost
-    the embedded default's training loop ~40 ms a batch, a tenth of its step."""
+    to the training process through a shared-memory file of its own, and that per-storage
+    cost adds up to a noticeable share of a small model's step."""
     flat = torch.from_numpy(np.concatenate([a.reshape(-1) for a in arrays.values()]))
     tensors, start = {}, 0
     for key, array in arrays.items():
@@ -37,7 +37,9 @@ def _tensors_in_one_storage(arrays: dict) -> dict:
 class PackVideoMeshInputs(BaseTransform):
     """``dict(inputs, data_samples)`` for :class:`~unspat_mm.models.UNSPAT`.
 
-    ``inputs``: (T, 3, H, W) uint8 tensor, RGB 0..255 (the data preprocessor normalises).
+    ``inputs``: (T, 3, H, W) uint8 tensor, RGB 0..255 (the data preprocessor normalises),
+    or, when ``results`` has ``feats`` (:class:`LoadVideoFeatures`), the (T, C, h, w)
+    cached feature maps as stored (float16; ``VideoDataPreprocessor(features=True)``).
     ``data_samples``: a ``BaseDataElement`` with the target (middle) frame's ground truth:
 
     - ``keypoints3d`` (29, 3) float32: root-relative (pelvis = joint 0) metres, camera
@@ -61,13 +63,17 @@ class PackVideoMeshInputs(BaseTransform):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
-        imgs = results['imgs']
         if 'input_size' not in results:
-            raise KeyError('PackVideoMeshInputs: crop the frames first (VideoBBoxCrop), the '
-                           'normalised 2D keypoints are relative to the crop')
+            raise KeyError('PackVideoMeshInputs: crop the frames first (VideoBBoxCrop, or '
+                           'LoadVideoFeatures), the normalised 2D keypoints are relative to '
+                           'the crop')
         c = results['center_index']
         size = np.asarray(results['input_size'], dtype=np.float32)  # (w, h)
-        inputs = rearrange(torch.from_numpy(np.ascontiguousarray(imgs)), 't h w c -> t c h w')
+        if 'feats' in results:
+            inputs = torch.from_numpy(np.ascontiguousarray(results['feats']))
+        else:
+            inputs = rearrange(torch.from_numpy(np.ascontiguousarray(results['imgs'])),
+                               't h w c -> t c h w')
         fields = dict(
             keypoints3d=_float(results['keypoints3d'][c]),
             keypoints3d_valid=_float(results['keypoints3d_valid'][c]),

@@ -29,9 +29,8 @@ class CPUThreadsHook(Hook):
     """On the CPU, run the model with the cores the data workers leave free.
 
     Torch's default uses every core for the model, and the dataloader's workers
-    (busy rendering clips, drawing backgrounds, cropping) then compete with it: on
-    the 2-core machine of the embedded default, one worker beside 2 torch threads
-    made a training step ~25% slower than beside 1 thread. The hook sets
+    (busy rendering clips, drawing backgrounds, cropping) then compete with it, and
+    every step waits for the slowest of them. The hook sets
     ``torch.set_num_threads(cores // world_size - num_workers)`` (at least 1) for
     training and testing, from the loop's own dataloader config, and restores the
     previous count afterwards.
@@ -41,7 +40,8 @@ class CPUThreadsHook(Hook):
     that count is used).
 
     Args:
-        num_threads: a fixed thread count instead of the rule above.
+        num_threads (int, optional): a fixed thread count instead of the rule above.
+            Defaults to None.
     """
 
     priority = 'VERY_HIGH'
