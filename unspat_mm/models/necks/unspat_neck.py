@@ -63,7 +63,15 @@ class UNSPATNeck(BaseModule):
             any T <= num_frames works (T = 1: plain per-position encoding).
         feat_size: (H, W) of the features (paper: 8x8).
         num_layers, num_heads: encoder layers and heads (paper: 3, 8).
-        ffn_ratio: FFN hidden width / D (2.0; the paper gives no value).
+        ffn_ratio: FFN hidden width / D. The paper gives no value; 2.0 is the
+            one default, for the paper's configuration too (which does not repeat
+            it). Chosen against Table 3 with HybrIK's head (6.34M parameters, 3.43
+            GMAC): neck + head at ratio 1 / 2 / 3 / 4 count 11.63 / 13.20 / 14.78 /
+            16.35M parameters and 8.44 / 10.05 / 11.66 / 13.27 GMAC per 16-frame
+            clip, against the paper's 11.8M and 12.9 GFLOPs. No ratio lands within
+            +-15% of both (the parameters need <= 2.2, the FLOPs >= 2.6); 2 has the
+            smallest worst deviation (+11.9% parameters, -22.1% FLOPs). Numbers:
+            ``python tools/analysis/get_flops.py configs/unspat_3dpw.py``.
         drop_rate, attn_drop_rate: dropout after projections/FFN, and on
             attention weights.
         attention: 'space2batch' (paper), 'full' (attention over all T H W
@@ -85,7 +93,7 @@ class UNSPATNeck(BaseModule):
         in_index: level of a tuple input to encode.
 
     Defaults the paper does not give (its supplementary is not available):
-    FFN ratio 2, dropout 0.1, gamma 1 (fixed), artifacts on 10% of the
+    FFN ratio 2 (see ``ffn_ratio``), dropout 0.1, gamma 1 (fixed), artifacts on 10% of the
     positions in 2x2-cell squares, SAM correlation radius 2 cells with a
     256-wide hidden FC, a 64-wide estimator. With them the paper
     configuration has 6.86M parameters and one 16-frame clip costs 13.2 GFLOP
