@@ -157,3 +157,25 @@ def test_a_head_without_deconvolutions_is_refused(standin_model_dir):
         IKMeshHead(in_channels=16, body_model=dict(type='SMPLBodyModel',
                                                    model_dir=standin_model_dir),
                    deconv_channels=())
+
+
+def test_the_ik_root_weighs_the_pelvis_children_by_sigma(head):
+    from unspat_mm.models.utils import twist_swing_ik
+    feats = torch.randn(4, 16, 8, 8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        out = head(feats, with_mesh=False)
+        rest = head.body_model.rest_joints29(out['betas'])
+        weights = out['sigma'][:, [1, 2, 3]].pow(-2)  # both hips and spine1
+        weighted, _ = twist_swing_ik(out['keypoints3d'], out['twist'], rest, weights=weights)
+        equal, _ = twist_swing_ik(out['keypoints3d'], out['twist'], rest)
+    torch.testing.assert_close(out['rotmats'], weighted, rtol=0, atol=1e-6)
+    assert (out['rotmats'][:, 0] - equal[:, 0]).abs().max() > 1e-4  # sigma does matter here
+    head.ik_root_weights = 'equal'
+    try:
+        with torch.no_grad():
+            plain = head(feats, with_mesh=False)
+    finally:
+        head.ik_root_weights = 'sigma'
+    torch.testing.assert_close(plain['rotmats'], equal, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="ik_root_weights must be 'sigma' or 'equal'"):
+        IKMeshHead(in_channels=16, body_model=head.body_model, ik_root_weights='svd')

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from unspat_mm.models.utils.rotations import rotation_6d_to_matrix
 from unspat_mm.models.utils.twist_swing_ik import twist_angles_from_pose, twist_swing_ik
 from unspat_mm.registry import MODELS
-from unspat_mm.structures.skeleton import NUM_HYBRIK_JOINTS, NUM_SMPL_JOINTS
+from unspat_mm.structures.skeleton import NUM_HYBRIK_JOINTS, NUM_SMPL_JOINTS, ROOT_CHILDREN
 
 from .hybrik_convention import HYBRIK_INIT_CAM, uvd_to_camera
 from .projection import semi_perspective_projection
@@ -110,6 +110,11 @@ class IKMeshHead(BaseModule):
             and the keypoints learn from the keypoint losses alone (through the IK,
             the theta loss's gradient on a far-off keypoint need not point towards
             its target and slows the keypoints' convergence). Defaults to True.
+        ik_root_weights (str): how the IK's root fit (a weighted Kabsch fit of the
+            pelvis and its three children, :func:`~unspat_mm.models.utils.root_rotation`)
+            weighs the children: ``'sigma'`` by ``1 / sigma^2`` of the predicted
+            keypoints (detached: sigma stays a calibrated uncertainty), ``'equal'``
+            equally. Defaults to ``'sigma'``.
         num_betas (int): shape coefficients. Defaults to 10.
         loss_kp3d, loss_kp2d, loss_beta, loss_theta, loss_twist (dict): loss
             configs (eqs. 7-10; weights are the lambdas of eq. 11).
@@ -139,6 +144,7 @@ class IKMeshHead(BaseModule):
                  init_camera_scale: float = 0.9 / 2.2,
                  init_cam: Sequence[float] = HYBRIK_INIT_CAM,
                  detach_ik_keypoints: bool = True,
+                 ik_root_weights: str = 'sigma',
                  num_betas: int = 10,
                  loss_kp3d: dict = dict(type='LaplacianKeypointLoss'),
                  loss_kp2d: dict = dict(type='LaplacianKeypointLoss'),
@@ -155,6 +161,9 @@ class IKMeshHead(BaseModule):
             raise ValueError('IKMeshHead: deconv_channels needs at least one deconvolution '
                              '(paper: three, e.g. (256, 256, 256)); got '
                              f'{tuple(deconv_channels)}.')
+        if ik_root_weights not in ('sigma', 'equal'):
+            raise ValueError("IKMeshHead: ik_root_weights must be 'sigma' or 'equal', got "
+                             f'{ik_root_weights!r}.')
         if convention == 'hybrik' and len(tuple(init_cam)) != 3:
             raise ValueError(f'IKMeshHead: init_cam is (s, tx, ty), got {tuple(init_cam)}.')
         self.convention = convention
@@ -163,6 +172,7 @@ class IKMeshHead(BaseModule):
         self.cube_size = cube_size
         self.focal = focal
         self.detach_ik_keypoints = detach_ik_keypoints
+        self.ik_root_weights = ik_root_weights
         self.deconv = _deconv_stack(in_channels, deconv_channels, norm_cfg)
         self.final_conv = nn.Conv2d(deconv_channels[-1], NUM_HYBRIK_JOINTS * depth_bins, 1)
         self.mlp = _mlp(in_channels, fc_channels, dropout, activation=not self.hybrik)
@@ -248,21 +258,26 @@ class IKMeshHead(BaseModule):
         outputs = dict(keypoints3d=keypoints3d,
                        keypoints2d=semi_perspective_projection(keypoints3d, camera, self.focal),
                        sigma=sigma, twist=twist, betas=betas, camera=camera, **extra,
-                       **self.mesh_from_keypoints(keypoints3d, twist, betas, with_mesh))
+                       **self.mesh_from_keypoints(keypoints3d, twist, betas, with_mesh,
+                                                  sigma=sigma))
         if self.root_fc is not None:
             outputs['root_6d'] = self.root_fc(pooled)
             outputs['root_rotmat'] = rotation_6d_to_matrix(outputs['root_6d'])
         return outputs
 
     def mesh_from_keypoints(self, keypoints3d: Tensor, twist: Tensor, betas: Tensor,
-                            with_mesh: bool = True) -> Dict[str, Tensor]:
+                            with_mesh: bool = True, sigma: Optional[Tensor] = None
+                            ) -> Dict[str, Tensor]:
         """Twist-swing IK on the rest skeleton of ``betas``, then the body model.
 
         Args:
-            keypoints3d: (B, 29, 3) root-relative keypoints, metres.
-            twist: (B, 23, 2) (cos, sin) of the twist angles.
-            betas: (B, 10) shape coefficients.
-            with_mesh: also run the body model.
+            keypoints3d (Tensor): (B, 29, 3) root-relative keypoints, metres.
+            twist (Tensor): (B, 23, 2) (cos, sin) of the twist angles.
+            betas (Tensor): (B, 10) shape coefficients.
+            with_mesh (bool): also run the body model. Defaults to True.
+            sigma (Tensor, optional): (B, 29) predicted keypoint uncertainty; with
+                ``ik_root_weights='sigma'`` the root's children are weighted by
+                ``1 / sigma^2``. Defaults to None (equal weights).
 
         Returns:
             dict: ``rotmats`` (B, 24, 3, 3), ``theta`` (B, 72) and (``with_mesh``)
@@ -272,7 +287,10 @@ class IKMeshHead(BaseModule):
         if self.detach_ik_keypoints:
             keypoints3d = keypoints3d.detach()
         rest = self.body_model.rest_joints29(betas)
-        rotmats, theta = twist_swing_ik(keypoints3d, twist, rest)
+        weights = None
+        if sigma is not None and self.ik_root_weights == 'sigma':
+            weights = sigma[:, list(ROOT_CHILDREN)].detach().pow(-2)
+        rotmats, theta = twist_swing_ik(keypoints3d, twist, rest, weights=weights)
         mesh = self.body_model(rotmats, betas) if with_mesh else {}
         return dict(rotmats=rotmats, theta=theta, **mesh)
 
