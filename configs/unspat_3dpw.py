@@ -17,6 +17,20 @@ _base_ = [
     '_base_/datasets/insta_variety.py',
 ]
 
+# Table 1 compares methods "that utilize image features extracted from a pre-trained
+# network without fine-tuning the feature extractor" (§4), and §3.4 initialises the
+# backbone and the regressor from HybrIK's ResNet-34. Convert HybrIK's checkpoint once:
+#   python tools/model_converters/hybrik_to_unspat.py HYBRIK.pth \
+#       data/pretrained/hybrik_res34_unspat.pth
+# (a missing file stops training at start-up with that command). Backbone and head are
+# loaded from it, the neck (not in HybrIK) starts fresh; the backbone is frozen: no
+# gradients, batch norm in eval mode, weights and statistics never change. Frozen, it
+# computes the same maps every epoch: configs/unspat_3dpw_features.py trains from them
+# cached once (docs/cached_features.md).
+hybrik_checkpoint = 'data/pretrained/hybrik_res34_unspat.pth'
+model = dict(freeze_backbone=True,
+             init_cfg=dict(type='Pretrained', checkpoint=hybrik_checkpoint))
+
 # The mixture as TCMR trains it (DATA_2D_RATIO = 0.6: 60% of every batch from the 2D
 # sets, 40% from the 3D sets, each group a ConcatDataset, i.e. in proportion to its
 # members' sizes). The paper gives no ratios and says it follows TCMR. An epoch is TCMR's

@@ -1,5 +1,7 @@
 # UNSPAT, the paper's Table 2 protocol: trained WITHOUT 3DPW (the rest of the mixture,
 # the model and the schedule as configs/unspat_3dpw.py), tested on the 3DPW test set.
+# The model starts, as there, from the converted HybrIK file with its backbone frozen;
+# for this protocol that HybrIK checkpoint must not have been trained on 3DPW either.
 #   python tools/train.py configs/unspat_3dpw_wo3dpw.py
 #   python tools/test.py configs/test/3dpw.py CHECKPOINT
 _base_ = ['./unspat_3dpw.py']

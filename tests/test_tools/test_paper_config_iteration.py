@@ -1,8 +1,11 @@
 """The paper's configs end to end on fixture data: public-format fixtures (3DPW pickles,
 HumanData files) -> the converters -> configs/unspat_3dpw.py's mixture through
-tools/train.py (one iteration of the paper model: ResNet-34, 256x256, T=16) -> the test
-configs through tools/test.py, with the metric's ground truth checked against the
-fixture's."""
+tools/train.py (one iteration of the paper model: ResNet-34, 256x256, T=16, initialised
+from a converted-HybrIK-like file of random weights, backbone frozen) -> the test configs
+through tools/test.py, with the metric's ground truth checked against the fixture's; and
+the same mixture from cached features (tools/extract_features.py ->
+configs/unspat_3dpw_features.py)."""
+import copy
 import os.path as osp
 
 import numpy as np
@@ -10,11 +13,13 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from tools import extract_features as extract_tool
 from tools import test as test_tool
 from tools import train as train_tool
 from unspat_mm.datasets.converters.humandata import convert_humandata_file
 from unspat_mm.datasets.converters.pw3d import convert_pw3d
 from unspat_mm.models.body import SMPLBodyModel
+from unspat_mm.registry import MODELS
 from unspat_mm.testing import write_humandata_fixture, write_pw3d_fixture
 
 # config annotation file -> (HumanData fixture dataset, image folder = the config's prefix)
@@ -73,12 +78,31 @@ def cpu_options(standin_model_dir):
 
 
 @pytest.fixture(scope='module')
-def one_iteration(paper_data, standin_model_dir, tmp_path_factory):
+def hybrik_converted(standin_model_dir, tmp_path_factory):
+    """A stand-in for data/pretrained/hybrik_res34_unspat.pth: the paper model's backbone
+    and head (random weights, batch-norm statistics off their defaults), no neck."""
+    cfg = copy.deepcopy(Config.fromfile('configs/unspat_3dpw.py').model)
+    cfg.head.body_model.model_dir = standin_model_dir
+    torch.manual_seed(7)
+    model = MODELS.build(cfg)
+    for m in model.backbone.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, .1)
+            m.running_var.uniform_(.5, 2.)
+    state = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith('neck.')}
+    path = str(tmp_path_factory.mktemp('pretrained') / 'hybrik_res34_unspat.pth')
+    torch.save(dict(state_dict=state), path)
+    return path, state
+
+
+@pytest.fixture(scope='module')
+def one_iteration(paper_data, standin_model_dir, hybrik_converted, tmp_path_factory):
     data_root, _ = paper_data
     work_dir = tmp_path_factory.mktemp('paper_work')
     cfg = Config.fromfile('configs/unspat_3dpw.py')
 
     options = [*data_options(cfg, data_root), *cpu_options(standin_model_dir),
+               f'model.init_cfg.checkpoint={hybrik_converted[0]}',
                f'train_dataloader.dataset.length={BATCH}',  # one epoch = one iteration
                # the last epoch validates, over the whole 3DPW test fixture, whose
                # frames without a camera pose have no ground truth (valid=False)
@@ -112,6 +136,86 @@ def test_paper_mixture_trains_one_iteration(one_iteration, paper_data):
     assert np.isfinite(loss) and loss > 0
     # validation ran over every window, frames without ground truth included
     assert np.isfinite(runner.message_hub.get_scalar('val/MPJPE').current())
+
+
+def test_paper_backbone_is_the_converted_one_and_frozen(one_iteration, hybrik_converted):
+    """Table 1: backbone and head start from the converted HybrIK file, the neck fresh;
+    after training, every backbone weight and batch-norm statistic is the file's, bit for
+    bit, and the optimizer holds no state for them."""
+    runner, work_dir = one_iteration
+    _, state = hybrik_converted
+    model = runner.model
+    assert model.freeze_backbone
+    for key, value in model.backbone.state_dict().items():
+        assert torch.equal(value, state[f'backbone.{key}']), key
+    optimizer = runner.optim_wrapper.optimizer
+    assert optimizer.state and not any(p in optimizer.state for p in model.backbone.parameters())
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    # the head was loaded, then took one Adam step (at most lr per weight)
+    lr = runner.cfg.optim_wrapper.optimizer.lr
+    step = (model.head.final_conv.weight - state['head.final_conv.weight']).abs().max()
+    assert 0 < step <= 1.01 * lr
+
+
+def test_paper_config_needs_the_converted_hybrik_file(standin_model_dir, tmp_path,
+                                                      monkeypatch):
+    cfg = copy.deepcopy(Config.fromfile('configs/unspat_3dpw.py').model)
+    cfg.head.body_model.model_dir = standin_model_dir
+    model = MODELS.build(cfg)
+    monkeypatch.chdir(tmp_path)  # no data/pretrained/ here
+    with pytest.raises(FileNotFoundError) as error:
+        model.init_weights()
+    assert ('python tools/model_converters/hybrik_to_unspat.py HYBRIK.pth '
+            'data/pretrained/hybrik_res34_unspat.pth') in str(error.value)
+
+
+def feature_options(cfg: Config, root: str, checkpoint: str) -> list:
+    """``--cfg-options`` pointing every ``feature_cfg`` of the loaders at ``root``."""
+    options = []
+
+    def visit(node, key):
+        if isinstance(node, dict):
+            if 'feature_cfg' in node:
+                options.extend([f'{key}.feature_cfg.root={root}',
+                                f'{key}.feature_cfg.checkpoint={checkpoint}'])
+            for k, v in node.items():
+                visit(v, f'{key}.{k}')
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                visit(v, f'{key}.{i}')
+
+    for split in ('train', 'val', 'test'):
+        visit(cfg.get(f'{split}_dataloader'), f'{split}_dataloader')
+    return options
+
+
+def test_paper_features_config_trains_one_iteration(paper_data, standin_model_dir,
+                                                    hybrik_converted, tmp_path):
+    """configs/unspat_3dpw_features.py: the mixture of configs/unspat_3dpw.py read as
+    cached (T, 512, 8, 8) maps; the model has no backbone, its head comes from the file."""
+    data_root, _ = paper_data
+    checkpoint, state = hybrik_converted
+    root = str(tmp_path / 'features')
+    image_cfg = Config.fromfile('configs/unspat_3dpw.py')
+    extract_tool.main(['configs/unspat_3dpw.py', checkpoint, '--feature-root', root,
+                       '--workers', '0', '--device', 'cpu', '--batch-size', '16',
+                       '--cfg-options', *data_options(image_cfg, data_root)])
+    cfg = Config.fromfile('configs/unspat_3dpw_features.py')
+    assert [d['ann_file'] for d in _leaves(cfg.train_dataloader.dataset)] == \
+        [d['ann_file'] for d in _leaves(image_cfg.train_dataloader.dataset)]
+    options = [*data_options(cfg, data_root), *cpu_options(standin_model_dir),
+               *feature_options(cfg, root, checkpoint), f'model.init_cfg.checkpoint={checkpoint}',
+               f'train_dataloader.dataset.length={BATCH}', 'train_cfg.max_epochs=1']
+    runner = train_tool.main(['configs/unspat_3dpw_features.py', '--work-dir',
+                              str(tmp_path / 'work'), '--cfg-options', *options])
+    assert runner.iter == 1 and runner.model.backbone is None
+    batch = next(iter(runner.train_dataloader))
+    assert batch['inputs'][0].shape == (16, 512, 8, 8)
+    assert batch['inputs'][0].dtype == torch.float16
+    assert np.isfinite(runner.message_hub.get_scalar('train/loss').current())
+    assert np.isfinite(runner.message_hub.get_scalar('val/MPJPE').current())
+    saved = torch.load(str(tmp_path / 'work' / 'epoch_1.pth'), weights_only=True)
+    assert not any(k.startswith('backbone.') for k in saved['state_dict'])
 
 
 def test_paper_test_configs(one_iteration, paper_data, standin_model_dir, tmp_path):
@@ -187,3 +291,5 @@ def test_test_configs_use_each_benchmarks_protocol(config, cls):
     assert [t.type for t in train.dataset.datasets[0].datasets[0].pipeline] == [
         'LoadVideoFrames', 'RandomVideoFlip', 'VideoBBoxCrop', 'RandomVideoOccluders',
         'VideoColorJitter', 'PackVideoMeshInputs']
+    assert cfg.model.freeze_backbone and cfg.model.init_cfg == dict(
+        type='Pretrained', checkpoint='data/pretrained/hybrik_res34_unspat.pth')

@@ -16,7 +16,19 @@ timed steps of
 * step: the whole ``train_step`` (everything but data).
 
 Several configs are measured in interleaved rounds, so that a shared machine slows
-them alike. Times are wall-clock milliseconds with ``--threads`` torch threads.
+them alike. Times are wall-clock milliseconds with ``--threads`` torch threads; the last
+column is each config's step time over the first config's.
+
+``--random-inputs`` times the model without any data: every step gets a fresh batch of
+random clips of the config's input (uint8 frames of ``input_size``, or float16 feature
+maps of the neck's ``in_channels`` x ``feat_size`` for a model without backbone) with
+random targets, so that configs whose data you do not have can be compared, e.g. the
+paper's training from images with the frozen backbone against training from cached
+features (``--standin-body-model``: the stand-in mannequin instead of SMPL)::
+
+    python tools/analysis/benchmark_train_step.py configs/unspat_3dpw.py \
+        configs/unspat_3dpw_features.py --random-inputs --standin-body-model \
+        --batch-size 2
 
 Usage::
 
@@ -27,7 +39,9 @@ Usage::
         --cfg-options model.head.depth_bins=16
 """
 import argparse
+import itertools
 import statistics
+import tempfile
 import time
 from collections import defaultdict
 
@@ -36,8 +50,9 @@ from mmengine.config import Config, DictAction
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from mmengine.structures import BaseDataElement
 
-from unspat_mm.datasets.synthetic import prepare_config_body_model
+from unspat_mm.datasets.synthetic import ensure_standin_body_model, prepare_config_body_model
 from unspat_mm.registry import MODELS
 
 PARTS = ('data', 'preprocess', 'backbone', 'neck', 'head', 'loss+backward', 'optimizer',
@@ -51,28 +66,67 @@ def parse_args():
     parser.add_argument('--warmup', type=int, default=3, help='untimed steps per config')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch threads (default: torch\'s own choice)')
+    parser.add_argument('--random-inputs', action='store_true',
+                        help='random clips and targets of the config\'s shapes instead of '
+                        'its training data (no data column)')
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='clips per step (default: the config\'s train batch size)')
+    parser.add_argument('--standin-body-model', action='store_true',
+                        help='build the head\'s body model from the stand-in mannequin, '
+                        'written to a temporary folder (not SMPL; timing only)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides applied to every config, as in tools/train.py')
     return parser.parse_args()
 
 
+def random_batch(cfg: Config, model, batch_size: int, generator) -> dict:
+    """``batch_size`` random clips of the shape ``model`` reads, with random targets, as
+    the training dataloader would give them (a dict of lists)."""
+    neck = cfg.model.neck
+    if model.backbone is None:  # cached feature maps, stored as float16
+        shape = (neck.num_frames, neck.in_channels, *neck.feat_size)
+        inputs = [torch.randn(shape, generator=generator).half() for _ in range(batch_size)]
+    else:
+        width, height = cfg.get('input_size', (256, 256))
+        inputs = [torch.randint(0, 256, (neck.num_frames, 3, height, width),
+                                generator=generator, dtype=torch.uint8)
+                  for _ in range(batch_size)]
+    samples = [BaseDataElement(
+        keypoints3d=torch.randn(29, 3, generator=generator) * .2,
+        keypoints3d_valid=torch.ones(29),
+        keypoints2d=torch.rand(29, 2, generator=generator) - .5,
+        keypoints2d_valid=torch.ones(29), theta=torch.randn(72, generator=generator) * .2,
+        betas=torch.randn(10, generator=generator) * .5, smpl_valid=torch.tensor(1.))
+        for _ in range(batch_size)]
+    return dict(inputs=inputs, data_samples=samples)
+
+
 class _Timed:
     """One config's model, optimizer and batches, with timers on its parts."""
 
-    def __init__(self, path: str, cfg_options: dict):
+    def __init__(self, path: str, args):
         cfg = Config.fromfile(path)
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        if args.standin_body_model:
+            cfg.model.head.body_model.model_dir = args.standin_dir
         init_default_scope(cfg.get('default_scope', 'unspat_mm'))
         self.name = path
         prepare_config_body_model(cfg)
         self.model = MODELS.build(cfg.model)
         self.model.train()
         self.optim_wrapper = build_optim_wrapper(self.model, cfg.optim_wrapper)
-        loader_cfg = cfg.train_dataloader.copy()
-        loader_cfg.update(num_workers=0, persistent_workers=False)
-        self.loader = Runner.build_dataloader(loader_cfg, seed=0)
-        self.batches = iter(self.loader)
+        batch_size = args.batch_size or cfg.train_dataloader.batch_size
+        if args.random_inputs:
+            generator = torch.Generator().manual_seed(0)
+            self.loader = None
+            self.batches = (random_batch(cfg, self.model, batch_size, generator)
+                            for _ in itertools.count())
+        else:
+            loader_cfg = cfg.train_dataloader.copy()
+            loader_cfg.update(num_workers=0, persistent_workers=False, batch_size=batch_size)
+            self.loader = Runner.build_dataloader(loader_cfg, seed=0)
+            self.batches = iter(self.loader)
         self.times = defaultdict(list)
         self._start = {}
         parts = dict(preprocess=self.model.data_preprocessor, backbone=self.model.backbone,
@@ -114,7 +168,9 @@ class _Timed:
             return
         parts = dict(self._step_parts)
         parts['loss+backward'] = step_time - sum(parts.values())
-        parts.update(data=data_time, step=step_time)
+        parts.update(step=step_time)
+        if self.loader is not None:
+            parts.update(data=data_time)
         for part, seconds in parts.items():
             self.times[part].append(seconds * 1e3)
 
@@ -123,7 +179,15 @@ def main():
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    runs = [_Timed(path, args.cfg_options) for path in args.configs]
+    with tempfile.TemporaryDirectory() as standin_dir:
+        if args.standin_body_model:
+            ensure_standin_body_model(standin_dir)
+        args.standin_dir = standin_dir
+        runs = [_Timed(path, args) for path in args.configs]
+    measure_and_report(runs, args)
+
+
+def measure_and_report(runs, args):
     for _ in range(args.warmup):
         for run in runs:
             run.step(record=False)
@@ -131,13 +195,15 @@ def main():
         for run in runs:
             run.step(record=True)
     print(f'\nmedian ms over {args.steps} steps, {torch.get_num_threads()} torch thread(s)')
-    header = f'| config | {" | ".join(PARTS)} |'
+    header = f'| config | {" | ".join(PARTS)} | step / first |'
     print(header)
-    print('|---|' + '---:|' * len(PARTS))
+    print('|---|' + '---:|' * (len(PARTS) + 1))
+    first = statistics.median(runs[0].times['step'])
     for run in runs:
         cells = [f'{statistics.median(run.times[p]):.1f}' if run.times[p] else '–'
                  for p in PARTS]
-        print(f'| {run.name} | {" | ".join(cells)} |')
+        ratio = statistics.median(run.times['step']) / first
+        print(f'| {run.name} | {" | ".join(cells)} | {ratio:.2f} |')
 
 
 if __name__ == '__main__':

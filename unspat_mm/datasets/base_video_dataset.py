@@ -1,4 +1,5 @@
 """Video datasets as T-frame windows around a target (middle) frame."""
+import os.path as osp
 from typing import Dict, Optional
 
 import numpy as np
@@ -6,6 +7,7 @@ from mmengine.dataset import BaseDataset
 
 from unspat_mm.registry import DATASETS, TRANSFORMS
 from unspat_mm.structures.skeleton import NUM_HYBRIK_JOINTS
+from .feature_store import open_dataset_features
 
 __all__ = ['BaseVideoDataset', 'window_rows']
 
@@ -58,6 +60,12 @@ class BaseVideoDataset(BaseDataset):
         seed (int): seed of the augmentation streams.
         filter_cfg (dict, optional): ``dict(valid_only=True)`` drops (in training only)
             windows whose target frame is not ``valid``.
+        feature_cfg (dict, optional): read cached backbone features instead of frames
+            (:mod:`~unspat_mm.datasets.feature_store`): ``dict(root='data/features',
+            checkpoint=PATH)`` (or ``fingerprint=HEX`` instead of ``checkpoint``). The
+            store is opened and checked when the annotations load (a missing, incomplete
+            or mismatched one is an error then); windows carry it as
+            ``results['features']`` for :class:`LoadVideoFeatures`.
         **kwargs: mmengine ``BaseDataset`` arguments (``pipeline``, ``test_mode``, ...).
     """
     METAINFO: dict = dict(dataset_name='video')
@@ -65,7 +73,7 @@ class BaseVideoDataset(BaseDataset):
     _META_KEYS = ('sequence_id', 'frame_index', 'valid', 'occluded')
 
     def __init__(self, num_frames: int = 16, stride: int = 1, seed: int = 0,
-                 frame_interval: int = 1, **kwargs):
+                 frame_interval: int = 1, feature_cfg: Optional[dict] = None, **kwargs):
         if int(num_frames) < 1 or int(stride) < 1 or int(frame_interval) < 1:
             raise ValueError('num_frames, stride and frame_interval must be >= 1, got '
                              f'{num_frames}, {stride}, {frame_interval}')
@@ -73,6 +81,8 @@ class BaseVideoDataset(BaseDataset):
         self.frame_interval = int(frame_interval)
         self.ann: Dict[str, np.ndarray] = {}
         self._images: Optional[np.ndarray] = None
+        self.feature_cfg = dict(feature_cfg) if feature_cfg else None
+        self.feature_store = None
         # build transforms from unspat_mm's registry (it falls back to mmpose's and
         # mmengine's), so that the pipeline works whatever the default scope
         kwargs['pipeline'] = [TRANSFORMS.build(t) if isinstance(t, dict) else t
@@ -86,6 +96,14 @@ class BaseVideoDataset(BaseDataset):
     def load_images(self) -> Optional[np.ndarray]:
         """(M, H, W, 3) uint8 RGB frames addressed by ``img_index``; None for files."""
         return None
+
+    @property
+    def feature_store_name(self) -> str:
+        """Name of this split's feature store: the annotation file's stem, else
+        ``<dataset_name>_<split>``."""
+        if getattr(self, 'ann_file', ''):
+            return osp.splitext(osp.basename(self.ann_file))[0]
+        return f'{self.metainfo.get("dataset_name")}_{getattr(self, "split", "all")}'
 
     # -- annotations and windows --------------------------------------------------------
     @property
@@ -129,6 +147,8 @@ class BaseVideoDataset(BaseDataset):
 
     def load_data_list(self):
         self.ann = self._complete(self.load_annotations())
+        if self.feature_cfg:
+            self.feature_store = open_dataset_features(self, self.feature_cfg)
         seq = self.ann['sequence_id']
         starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
         stops = np.r_[starts[1:], len(seq)]
@@ -155,7 +175,9 @@ class BaseVideoDataset(BaseDataset):
         if 'occluded' in self.ann:
             info['occluded'] = bool(self.ann['occluded'][center])
             info['occluded_frames'] = self.ann['occluded'][rows]
-        if 'img_index' in info:
+        if self.feature_store is not None:
+            info['features'] = self.feature_store  # a reference; LoadVideoFeatures reads
+        elif 'img_index' in info:
             info['images'] = self.images  # a reference; LoadVideoFrames reads the rows
         return info
 

@@ -3,10 +3,11 @@ from .bbox_crop import VideoBBoxCrop, apply_affine, bbox_crop_affine, to_cv2_aff
 from .color_jitter import VideoColorJitter
 from .flip import RandomVideoFlip, flip_joints, flip_permutation, flip_smpl_pose, flip_twist
 from .formatting import PackVideoMeshInputs
+from .load_features import LoadVideoFeatures
 from .loading import LoadVideoFrames
 from .occlusion import RandomVideoOccluders, load_occluder_bank, save_occluder_bank
 
-__all__ = ['LoadVideoFrames', 'RandomSyntheticBackground', 'VideoBBoxCrop',
+__all__ = ['LoadVideoFrames', 'LoadVideoFeatures', 'RandomSyntheticBackground', 'VideoBBoxCrop',
            'PackVideoMeshInputs', 'bbox_crop_affine', 'to_cv2_affine', 'apply_affine',
            'RandomVideoFlip', 'flip_permutation', 'flip_joints', 'flip_smpl_pose', 'flip_twist',
            'RandomVideoOccluders', 'load_occluder_bank', 'save_occluder_bank',

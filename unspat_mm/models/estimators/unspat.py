@@ -1,11 +1,15 @@
 """The UNSPAT estimator (paper Figure 1)."""
+import contextlib
+import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 import torch
 from einops import rearrange
 from mmengine.dist import all_reduce, get_world_size
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
+from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
@@ -15,15 +19,27 @@ from unspat_mm.registry import MODELS
 TARGET_FIELDS = ('keypoints3d', 'keypoints3d_valid', 'keypoints2d', 'keypoints2d_valid',
                  'theta', 'betas', 'smpl_valid')
 _REMOTE_PREFIXES = ('http://', 'https://', 'torchvision://', 'open-mmlab://', 'mmcls://')
+# how the paper configs' initialisation file is made (README "Data", docs/cached_features.md)
+HYBRIK_CONVERTER = 'tools/model_converters/hybrik_to_unspat.py'
 
 
-def _check_local_init(backbone: Optional[dict]) -> None:
-    checkpoint = ((backbone or {}).get('init_cfg') or {}).get('checkpoint')
-    if isinstance(checkpoint, str) and checkpoint.startswith(_REMOTE_PREFIXES):
-        raise ValueError(
-            f'backbone init_cfg.checkpoint={checkpoint!r} would be downloaded; unspat-mm only '
-            'initialises from a local file you give (e.g. a ResNet-34 or HybrIK checkpoint '
-            'converted with tools/misc/make_checkpoint_safe.py).')
+def _init_cfgs(init_cfg) -> list:
+    return [init_cfg] if isinstance(init_cfg, dict) else list(init_cfg or [])
+
+
+def _is_pretrained(cfg: dict) -> bool:
+    return cfg.get('type') in ('Pretrained', 'PretrainedInit')
+
+
+def _check_local_init(owner: str, init_cfg) -> None:
+    for cfg in _init_cfgs(init_cfg):
+        checkpoint = cfg.get('checkpoint')
+        if isinstance(checkpoint, str) and checkpoint.startswith(_REMOTE_PREFIXES):
+            raise ValueError(
+                f'{owner} init_cfg.checkpoint={checkpoint!r} would be downloaded; unspat-mm '
+                'only initialises from a local file you give (e.g. HybrIK converted with '
+                f'{HYBRIK_CONVERTER}, or a checkpoint made safe with '
+                'tools/misc/make_checkpoint_safe.py).')
 
 
 @MODELS.register_module()
@@ -45,21 +61,48 @@ class UNSPAT(BaseModel):
             Same results, faster convolutions: oneDNN on CPU (the embedded default's
             training step: -13%), tensor cores on GPU. The backbone's output is made
             contiguous again for the neck.
+        freeze_backbone: the paper's Table 1 protocol, features "extracted from a
+            pre-trained network without fine-tuning": every backbone parameter gets
+            ``requires_grad=False`` (so the optimizer never gets a gradient, hence no
+            state, for it), the backbone stays in eval mode whatever ``train()`` says
+            (batch-norm statistics unchanged) and runs under ``torch.no_grad()`` (no
+            autograd graph, no stored activations). Covers the whole backbone, stem
+            included, whatever its type (mmpose ResNet's ``frozen_stages=4,
+            norm_eval=True`` would freeze weights and statistics too, but still run the
+            forward with autograd bookkeeping). No effect without a backbone.
+        init_cfg: mmengine init configs. A ``dict(type='Pretrained', checkpoint=PATH)``
+            is loaded by :meth:`load_pretrained`, partially: a converted HybrIK file
+            (``backbone.*``, ``head.*``) leaves the neck freshly initialised. A missing
+            file is an error at ``init_weights`` (the runner's start-up), not at build
+            time, so that testing a trained checkpoint does not need it.
     """
 
     def __init__(self, backbone: Optional[dict], neck: dict, head: dict,
                  data_preprocessor: Optional[dict] = None, channels_last: bool = False,
-                 init_cfg: Optional[dict] = None):
+                 freeze_backbone: bool = False, init_cfg: Optional[dict] = None):
         if isinstance(data_preprocessor, dict):  # resolve in our scope, whatever the default
             data_preprocessor = MODELS.build(data_preprocessor)
+        _check_local_init('model', init_cfg)
+        _check_local_init('backbone', (backbone or {}).get('init_cfg'))
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        _check_local_init(backbone)
         self.backbone = MODELS.build(backbone) if backbone is not None else None
         self.channels_last = channels_last and self.backbone is not None
         if self.channels_last:  # later in-place (re)initialisation keeps the layout
             self.backbone.to(memory_format=torch.channels_last)
+        self.freeze_backbone = bool(freeze_backbone) and self.backbone is not None
+        if self.freeze_backbone:
+            self.backbone.requires_grad_(False)
+            self.backbone.eval()
         self.neck = MODELS.build(neck)
         self.head = MODELS.build(head)
+
+    def train(self, mode: bool = True) -> 'UNSPAT':
+        """``nn.Module.train``; a frozen backbone stays in eval mode (batch norm uses and
+        keeps its running statistics)."""
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()
+        return self
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """(B, T, 3, H, W) normalised frames -> (B, T, C, h, w) feature maps
@@ -69,11 +112,100 @@ class UNSPAT(BaseModel):
         frames = rearrange(inputs, 'b t c h w -> (b t) c h w')
         if self.channels_last:
             frames = frames.contiguous(memory_format=torch.channels_last)
-        feats = self.backbone(frames)
+        with torch.no_grad() if self.freeze_backbone else contextlib.nullcontext():
+            feats = self.backbone(frames)
         feats = feats[-1] if isinstance(feats, (tuple, list)) else feats
         if self.channels_last:
             feats = feats.contiguous()
         return rearrange(feats, '(b t) c h w -> b t c h w', b=inputs.shape[0])
+
+    # -- initialisation -----------------------------------------------------------------
+    def init_weights(self) -> None:
+        """mmengine's initialisation, then the ``Pretrained`` file of ``init_cfg`` (if
+        any) through :meth:`load_pretrained`.
+
+        Raises:
+            FileNotFoundError: the file does not exist; the message says how the paper
+                configs' file is made.
+        """
+        cfgs = _init_cfgs(self.init_cfg)
+        pretrained = [c['checkpoint'] for c in cfgs if _is_pretrained(c)]
+        if not pretrained:
+            return super().init_weights()
+        path = osp.expanduser(pretrained[-1])
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'UNSPAT init_cfg: checkpoint {path!r} does not exist. The paper configs '
+                "start from HybrIK's ResNet-34 backbone and head; convert HybrIK's "
+                f'checkpoint once with `python {HYBRIK_CONVERTER} HYBRIK.pth {path}`, or '
+                'point model.init_cfg.checkpoint at your converted file (or set '
+                'model.init_cfg=None to train from scratch, which is not the paper).')
+        others = [c for c in cfgs if not _is_pretrained(c)]
+        init_cfg, self.init_cfg = self.init_cfg, others or None
+        try:
+            super().init_weights()  # children and non-pretrained inits
+        finally:
+            self.init_cfg = init_cfg
+        self.load_pretrained(path)
+
+    def load_pretrained(self, path: str) -> Dict[str, List[str]]:
+        """Load an unspat-mm (e.g. converted HybrIK) checkpoint partially.
+
+        Keys are matched by name and shape: every backbone key must be in the file (a
+        frozen random backbone would be silent nonsense); head keys the file lacks keep
+        their initialisation (logged); the neck may be absent altogether (HybrIK has
+        none). ``backbone.*`` keys are ignored when the model reads cached features
+        (``backbone=None``). A key this model does not have is an error: the file was
+        made for another architecture.
+
+        Returns:
+            dict: ``loaded``, ``kept`` (keys left as initialised) and ``ignored`` lists.
+        """
+        checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        state = checkpoint.get('state_dict', checkpoint)
+        state = {k[len('module.'):] if k.startswith('module.') else k: v
+                 for k, v in state.items()}
+        ignored = [k for k in state if k.startswith('backbone.') and self.backbone is None]
+        state = {k: v for k, v in state.items() if k not in ignored}
+        own = self.state_dict()
+        unexpected = [k for k in state if k not in own]
+        if unexpected:
+            raise KeyError(f'{path} holds {len(unexpected)} weights this model does not have '
+                           f'(e.g. {unexpected[:5]}): it was made for another architecture. '
+                           f'Convert HybrIK checkpoints with {HYBRIK_CONVERTER}.')
+        missing = [k for k in own if k not in state]
+        missing_backbone = [k for k in missing if k.startswith('backbone.')
+                            and not k.endswith('num_batches_tracked')]
+        if missing_backbone:
+            raise KeyError(f'{path} lacks {len(missing_backbone)} backbone weights (e.g. '
+                           f'{missing_backbone[:5]}); a backbone that is not loaded would be '
+                           'trained from scratch or, frozen, stay random.')
+        self._loading_pretrained = True
+        try:
+            self.load_state_dict(state, strict=False)  # shape mismatches raise
+        finally:
+            self._loading_pretrained = False
+        kept = [k for k in missing if not k.endswith('num_batches_tracked')]
+        note = '; its backbone is ignored (cached features)' if ignored else ''
+        print_log(f'UNSPAT: loaded {sorted({k.split(".")[0] for k in state})} from {path}; '
+                  f'kept as initialised: {sorted({k.split(".")[0] for k in kept})} '
+                  f'({len(kept)} tensors){note}.', logger='current')
+        return dict(loaded=sorted(state), kept=kept, ignored=ignored)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        """A frozen backbone is never trained, so its weights must come from a file: a
+        checkpoint without any (one trained from cached features) is refused instead of
+        leaving the backbone random."""
+        if self.freeze_backbone and not getattr(self, '_loading_pretrained', False) and \
+                not any(k.startswith(prefix + 'backbone.') for k in state_dict):
+            raise KeyError(
+                'This checkpoint has no backbone weights (a model trained from cached '
+                'features, backbone=None) and this model has a frozen backbone, which would '
+                'stay random. Test it on cached features (configs/unspat_3dpw_features.py), '
+                'or add the backbone it was trained on (docs/cached_features.md).')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)
 
     def forward(self, inputs: Tensor, data_samples: Optional[List] = None,
                 mode: str = 'tensor'):
