@@ -38,10 +38,14 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
     """Greedy non-maximum suppression with mmcv's signature and outputs.
 
     Args:
-        boxes: (N, 4) boxes as (x1, y1, x2, y2) in pixels.
-        scores: (N,) box scores.
-        iou_threshold: boxes overlapping a kept box by more are removed.
-        offset: 0 or 1 (mmcv's legacy "+1" box width convention).
+        boxes (Tensor): (N, 4) boxes as (x1, y1, x2, y2) in pixels.
+        scores (Tensor): (N,) box scores.
+        iou_threshold (float): boxes overlapping a kept box by more are removed.
+        offset (int): 0 or 1 (mmcv's legacy "+1" box width convention).
+            Defaults to 0.
+        score_threshold (float): boxes scoring this or less are dropped first.
+            Defaults to 0.0.
+        max_num (int): keep at most this many boxes, all when <= 0. Defaults to -1.
 
     Returns:
         tuple: (K, 5) kept boxes with their score as last column, sorted by
@@ -107,10 +111,13 @@ def point_sample(input: torch.Tensor, points: torch.Tensor,
     """Bilinear sampling at normalised [0, 1] points (mmcv's ``point_sample``).
 
     Args:
-        input: (N, C, H, W) feature map.
-        points: (N, P, 2) or (N, Hp, Wp, 2) points, (x, y) in [0, 1].
+        input (Tensor): (N, C, H, W) feature map.
+        points (Tensor): (N, P, 2) or (N, Hp, Wp, 2) points, (x, y) in [0, 1].
+        align_corners (bool): as in ``F.grid_sample``. Defaults to False.
+        **kwargs (dict): further ``F.grid_sample`` arguments.
+
     Returns:
-        (N, C, P) or (N, C, Hp, Wp) sampled features.
+        Tensor: (N, C, P) or (N, C, Hp, Wp) sampled features.
     """
     squeeze = points.dim() == 3
     grid = points.unsqueeze(2) if squeeze else points

@@ -212,6 +212,7 @@ def save_video_annotations(path: str, arrays: Mapping[str, np.ndarray], dataset_
         arrays (Mapping[str, np.ndarray]): the per-frame fields (module docstring).
         dataset_name (str): e.g. ``'3dpw'``.
         overwrite (bool): replace an existing file instead of refusing.
+            Defaults to False.
 
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.

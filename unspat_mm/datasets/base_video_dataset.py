@@ -52,21 +52,23 @@ class BaseVideoDataset(BaseDataset):
     sampling order or number of workers. Plain indices are draw ids of epoch 0.
 
     Args:
-        num_frames (int): T, the window length (the paper: 16).
+        num_frames (int): T, the window length (the paper: 16). Defaults to 16.
         frame_interval (int): rows between consecutive frames of a window (the paper: 1,
             consecutive frames). A short window spread over more time sees past an
-            occlusion that outlasts it.
+            occlusion that outlasts it. Defaults to 1.
         stride (int): distance between the target frames of consecutive items.
-        seed (int): seed of the augmentation streams.
+            Defaults to 1.
+        seed (int): seed of the augmentation streams. Defaults to 0.
         filter_cfg (dict, optional): ``dict(valid_only=True)`` drops (in training only)
-            windows whose target frame is not ``valid``.
+            windows whose target frame is not ``valid``. Defaults to None.
         feature_cfg (dict, optional): read cached backbone features instead of frames
             (:mod:`~unspat_mm.datasets.feature_store`): ``dict(root='data/features',
             checkpoint=PATH)`` (or ``fingerprint=HEX`` instead of ``checkpoint``). The
             store is opened and checked when the annotations load (a missing, incomplete
             or mismatched one is an error then); windows carry it as
-            ``results['features']`` for :class:`LoadVideoFeatures`.
-        **kwargs: mmengine ``BaseDataset`` arguments (``pipeline``, ``test_mode``, ...).
+            ``results['features']`` for :class:`LoadVideoFeatures`. Defaults to None.
+        **kwargs (dict): mmengine ``BaseDataset`` arguments (``pipeline``, ``test_mode``,
+            ...).
     """
     METAINFO: dict = dict(dataset_name='video')
     NUM_KEYPOINTS = NUM_HYBRIK_JOINTS

@@ -141,7 +141,7 @@ class FeatureStore:
     Args:
         directory (str): the store's folder.
         index (dict): its parsed ``index.json``.
-        max_open (int): memory-mapped shards kept open.
+        max_open (int): memory-mapped shards kept open. Defaults to 32.
     """
 
     def __init__(self, directory: str, index: dict, max_open: int = 32):

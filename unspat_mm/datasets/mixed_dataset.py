@@ -49,9 +49,13 @@ class MixedVideoDataset:
     Args:
         datasets (Sequence[dict | Dataset]): members (configs are built from DATASETS).
         ratios (Sequence[float], optional): positive relative weights, one per member.
-        length (int, optional): slots per epoch; default the sum of the members' lengths.
+            Defaults to None (the members' lengths, see above).
+        length (int, optional): slots per epoch. Defaults to None (the sum of the
+            members' lengths).
         seed (int): seed of the mixing (member augmentation has the members' own seeds).
+            Defaults to 0.
         lazy_init (bool): defer loading the members' annotations to the first use.
+            Defaults to False.
     """
 
     def __init__(self, datasets: Sequence[Union[dict, BaseDataset]],

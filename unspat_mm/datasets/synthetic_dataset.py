@@ -18,9 +18,8 @@ __all__ = ['SyntheticVideoDataset']
 @DATASETS.register_module()
 class SyntheticVideoDataset(BaseVideoDataset):
     """Shaded SMPL (or stand-in) bodies in procedural motion over clutter, with
-    tracker-like box jitter and occluders; generated once (under a minute for the default
-    set, 5952 frames of 160x160, on 2 CPU cores) and cached, see
-    :mod:`unspat_mm.datasets.synthetic`.
+    tracker-like box jitter and occluders; generated once on the CPU (the default set:
+    5952 frames of 160x160) and cached, see :mod:`unspat_mm.datasets.synthetic`.
 
     Needs neither SMPL nor any download: without SMPL in ``body_model_dir`` the stand-in
     mannequin is generated in ``<cache_dir>/body_model_standin`` (a loud warning says so;
@@ -35,14 +34,19 @@ class SyntheticVideoDataset(BaseVideoDataset):
     :class:`RandomSyntheticBackground`, recommended for training).
 
     Args:
-        split (str): 'train', 'val' or 'test' (split by sequence).
-        cache_dir (str): where generated sets are cached.
+        split (str): 'train', 'val' or 'test' (split by sequence). Defaults to 'train'.
+        cache_dir (str): where generated sets are cached. Defaults to 'data/synthetic'.
         body_model_dir (str, optional): folder with ``SMPL_NEUTRAL.npz`` (or a stand-in).
+            Defaults to None.
         settings (dict, optional): overrides of ``synthetic.DEFAULT_SETTINGS``.
+            Defaults to None.
         preset (str): 'default' or 'tiny', the base the overrides apply to.
+            Defaults to 'default'.
         with_masks (bool): also pass the per-frame masks to the pipeline.
+            Defaults to False.
         test_mode (bool): evaluation: every frame is the target of exactly one window.
-        **kwargs: :class:`BaseVideoDataset` arguments (``num_frames``, ``stride``,
+            Defaults to False.
+        **kwargs (dict): :class:`BaseVideoDataset` arguments (``num_frames``, ``stride``,
             ``seed``, ``pipeline``, ``test_mode``, ...).
     """
     METAINFO = dict(dataset_name='unspat_synthetic')

@@ -35,13 +35,16 @@ class VideoAnnotationDataset(BaseVideoDataset):
     Args:
         ann_file (str): the ``.npz`` annotation file (relative paths are joined with
             ``data_root``), written by the converters in ``tools/dataset_converters/``.
-        data_root (str): the dataset's folder (e.g. ``'data/3dpw'``).
+        data_root (str): the dataset's folder (e.g. ``'data/3dpw'``). Defaults to ''.
         labels (Sequence[str], optional): label kinds to keep, a subset of the class's
-            ``LABELS`` (default: all of them).
-        num_frames (int): T, the window length (the paper: 16).
+            ``LABELS``. Defaults to None (all of them).
+        num_frames (int): T, the window length (the paper: 16). Defaults to 16.
         stride (int): frames between consecutive window targets (1 for evaluation).
-        **kwargs: :class:`BaseVideoDataset` / mmengine ``BaseDataset`` arguments
-            (``pipeline``, ``test_mode``, ``filter_cfg``, ``seed``, ``data_prefix``, ...).
+            Defaults to 1.
+        data_prefix (dict, optional): mmengine's ``data_prefix``; frames are read from
+            its ``img_path``. Defaults to None (``dict(img_path='')``).
+        **kwargs (dict): :class:`BaseVideoDataset` / mmengine ``BaseDataset`` arguments
+            (``pipeline``, ``test_mode``, ``filter_cfg``, ``seed``, ...).
     """
     METAINFO: dict = dict(dataset_name=None, eval_joint_set='j14', eval_root='hip_mid',
                           eval_gt='mesh')

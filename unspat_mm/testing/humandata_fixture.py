@@ -90,10 +90,12 @@ def write_humandata_fixture(path: str, dataset: str = 'h36m', num_frames: int = 
         path (str): the ``.npz`` to write.
         dataset (str): one of :data:`HUMANDATA_FIXTURE_DATASETS`. '3dpw' and 'posetrack'
             hold two people per frame (no track ids, as in mmhuman3d's files).
-        image_root (str, optional): where the images go (default: the folder of ``path``);
-            the converted ``img_path`` is relative to it.
+            Defaults to 'h36m'.
+        image_root (str, optional): where the images go; the converted ``img_path`` is
+            relative to it. Defaults to None (the folder of ``path``).
         compressed (bool): store keypoints compressed to their mask
             (``__keypoints_compressed__``), as mmhuman3d's converters do.
+            Defaults to True.
 
     Returns:
         dict: ``path``, ``image_root``, ``dataset``, ``arrays``: the expected

@@ -57,8 +57,8 @@ def write_pw3d_fixture(root: str, splits: Sequence[str] = ('test', ), num_sequen
 
     Args:
         root (str): output folder (created).
-        invalid (dict, optional): actor -> frames whose ``campose_valid`` is False;
-            default: actor 0 its last frame, actor 1 its first.
+        invalid (dict, optional): actor -> frames whose ``campose_valid`` is False.
+            Defaults to None (actor 0 its last frame, actor 1 its first).
 
     Returns:
         dict: ``root``; ``files`` {split: [pickle paths]}; ``sequences`` {split: [names]};

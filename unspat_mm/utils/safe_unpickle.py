@@ -72,10 +72,11 @@ class RestrictedUnpickler(pickle.Unpickler):
     :data:`ALLOWED_NAMES` (plus ``extra_names`` of a subclass).
 
     Args:
-        file: binary file object.
-        source (str, optional): what to call the data in errors (default: ``file.name``).
+        file (BinaryIO): binary file object.
+        source (str, optional): what to call the data in errors. Defaults to None
+            (``file.name``).
         encoding (str): how to decode Python-2 ``str`` objects; ``'latin1'`` is what
-            numpy arrays pickled by Python 2 need.
+            numpy arrays pickled by Python 2 need. Defaults to ``'latin1'``.
 
     Subclasses extend the allow-list with ``extra_names`` ({(module, name): object}) and
     reword the refusal with ``allowed_description``.

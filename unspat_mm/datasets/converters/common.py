@@ -23,11 +23,12 @@ def tight_bbox(points: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Tight ``(cx, cy, w, h)`` boxes around the valid points of each row.
 
     Args:
-        points: (N, K, 2) pixels. valid: (N, K) bool.
+        points (np.ndarray): (N, K, 2) pixels.
+        valid (np.ndarray): (N, K) bool.
 
     Returns:
-        (N, 4) float64; rows with no valid point are NaN. A degenerate extent (one point,
-        or points on a line) gets 1 pixel, so that w, h > 0.
+        np.ndarray: (N, 4) float64; rows with no valid point are NaN. A degenerate extent
+        (one point, or points on a line) gets 1 pixel, so that w, h > 0.
     """
     big = np.where(valid[..., None], points, np.nan)
     with warnings.catch_warnings():  # all-NaN rows are expected: they stay NaN
@@ -65,10 +66,13 @@ def link_tracks(video: np.ndarray, frame: np.ndarray, bbox: np.ndarray,
     appearance).
 
     Args:
-        video: (N,) str; frame: (N,) int; bbox: (N, 4) (cx, cy, w, h).
+        video (np.ndarray): (N,) str.
+        frame (np.ndarray): (N,) int.
+        bbox (np.ndarray): (N, 4) (cx, cy, w, h).
+        min_iou (float): the least IoU that links a row to a track. Defaults to 0.1.
 
     Returns:
-        (N,) str track ids.
+        np.ndarray: (N,) str track ids.
     """
     video = np.asarray(video).astype(str)
     out = video.astype(object)

@@ -109,15 +109,16 @@ def convert_humandata(path: str, dataset: str, image_suffix: Optional[str] = Non
     Args:
         path (str): the HumanData ``.npz`` (only read).
         dataset (str): one of :data:`HUMANDATA_DATASETS` (decides gt_joints14/17).
-        image_suffix (str, optional): appended to every image path; default: ``'.jpg'``
-            for paths without an extension (InstaVariety's ``'<video>/<frame>'``).
+        image_suffix (str, optional): appended to every image path. Defaults to None
+            (``'.jpg'`` for paths without an extension, InstaVariety's
+            ``'<video>/<frame>'``).
         strip_prefix (str): removed from the start of image paths (files written with
-            absolute paths); the result must be relative.
+            absolute paths); the result must be relative. Defaults to ''.
         bbox_source (str): ``'keypoints'``: the tight box of the row's valid HybrIK 2D
             keypoints (as the 3DPW converter's boxes; datasets pad them in the config),
             the file's box where fewer than 2 are labelled; ``'file'``: the file's
             ``bbox_xywh`` (mmhuman3d's, already enlarged 1.2x for most sets), the
-            keypoints' box only where it is empty (conf 0).
+            keypoints' box only where it is empty (conf 0). Defaults to ``'keypoints'``.
     """
     if bbox_source not in ('keypoints', 'file'):
         raise ValueError(f"bbox_source must be 'keypoints' or 'file', got {bbox_source!r}")

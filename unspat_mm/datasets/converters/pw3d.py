@@ -191,6 +191,7 @@ def convert_pw3d_split(data_root: str, split: str,
             only read.
         split (str): 'train', 'validation' or 'test'.
         check_images (bool): fail when a referenced image file is missing.
+            Defaults to True.
 
     Returns:
         dict[str, np.ndarray]: the per-row fields of ``unspat-mm-video-v1``.

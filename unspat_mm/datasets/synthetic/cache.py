@@ -145,9 +145,12 @@ def ensure_synthetic_dataset(settings=None, cache_dir='data/synthetic', body_mod
 
     Args:
         settings (dict, optional): overrides of :data:`DEFAULT_SETTINGS`.
+            Defaults to None.
         cache_dir (str): where sets (and the stand-in body model, if needed) are kept.
+            Defaults to 'data/synthetic'.
         body_model_dir (str, optional): folder with SMPL; without SMPL there the stand-in
             in ``<cache_dir>/body_model_standin`` is used (see ``prepare_body_model_dir``).
+            Defaults to None.
     """
     full = merge_settings(settings)
     model_dir, is_standin = prepare_body_model_dir(

@@ -62,8 +62,9 @@ def jitter_bboxes(rng, bboxes, fps, trans_smooth=.06, trans_noise=.02, scale_smo
         bboxes (np.ndarray): (L, 4) ``(cx, cy, w, h)`` pixels.
         fps (float): frames per second of the sequence.
         trans_smooth, trans_noise (float): std of the smooth / per-frame shift, as a
-            fraction of the box side.
+            fraction of the box side. Defaults to 0.06 and 0.02.
         scale_smooth, scale_noise (float): std of the smooth / per-frame log-scale.
+            Defaults to 0.08 and 0.03.
 
     Returns:
         np.ndarray: (L, 4) jittered boxes.

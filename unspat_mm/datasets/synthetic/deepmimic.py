@@ -117,7 +117,7 @@ def deepmimic_to_smpl(clip, fps=25.):
 
     Args:
         clip (dict): from :func:`load_deepmimic_clip`.
-        fps (float): output frame rate.
+        fps (float): output frame rate. Defaults to 25.0.
 
     Returns:
         tuple: ``root`` (L, 3, 3) global orientation and ``local`` (L, 23, 3, 3) rotations

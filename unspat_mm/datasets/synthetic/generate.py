@@ -49,6 +49,7 @@ class SequenceRenderer:
         settings (dict): full generation settings (see ``DEFAULT_SETTINGS`` in
             :mod:`.cache`).
         clips (list[str], optional): DeepMimic clip paths when ``motion.source`` uses them.
+            Defaults to None.
     """
 
     def __init__(self, body_model, settings, clips=None):

@@ -90,13 +90,17 @@ def sample_motion(rng, num_frames, fps=25., walk_prob=.5, liveliness=(.3, 1.), s
     Args:
         rng (np.random.Generator): the sequence's motion stream.
         num_frames (int): L.
-        fps (float): frames per second.
+        fps (float): frames per second. Defaults to 25.0.
         walk_prob (float): probability that the sequence walks (gait term on).
+            Defaults to 0.5.
         liveliness (tuple): range of the sinusoid amplitude, as a fraction of each range.
+            Defaults to (0.3, 1.0).
         spread (tuple): range of the base pose's spread around the neutral pose.
+            Defaults to (0.15, 0.6).
         yaw_speed (float): maximum mean yaw rate (rad/s) about the vertical axis.
+            Defaults to 0.6.
         yaw_range (tuple): range of the initial yaw; 0 faces the camera (see
-            ``camera.SMPL_TO_CAMERA``).
+            ``camera.SMPL_TO_CAMERA``). Defaults to (-PI, PI).
 
     Returns:
         tuple: ``channels`` (L, C) within :func:`channel_limits`, ``root`` (L, 3, 3) global

@@ -2,8 +2,8 @@
 
 The body is drawn by z-buffered splatting of the projected mesh vertices: each vertex
 covers a small square footprint (sized so that neighbouring vertices overlap) with its
-part colour under Lambert shading from vertex normals. Vectorised numpy, a few
-milliseconds a frame at 160x160. Backgrounds and occluders are random procedural
+part colour under Lambert shading from vertex normals. Vectorised numpy, with no
+per-pixel Python loop. Backgrounds and occluders are random procedural
 textures (:mod:`unspat_mm.datasets.transforms.procedural`); part-coloured clutter makes
 the person hard to segment by colour alone. All images are RGB uint8, pixel coordinates
 as in :mod:`.camera`.

@@ -21,9 +21,9 @@ class RandomSyntheticBackground(BaseTransform):
     :class:`LoadVideoFrames` and before the crop (the masks are full-frame).
 
     Args:
-        prob (float): probability of replacing the background of a clip.
+        prob (float): probability of replacing the background of a clip. Defaults to 0.5.
         noise_std (float): std of the pixel noise added to the new background (the stored
-            frames carry the same sensor noise).
+            frames carry the same sensor noise). Defaults to 2.0.
     """
 
     def __init__(self, prob: float = .5, noise_std: float = 2.):

@@ -66,16 +66,19 @@ class VideoBBoxCrop(BaseTransform):
     and ``img_shape``.
 
     Args:
-        input_size (int | tuple): crop ``(w, h)`` in pixels.
+        input_size (int | tuple): crop ``(w, h)`` in pixels. Defaults to (256, 256).
         bbox_key (str): which per-frame box to crop with (the synthetic set has the
-            jittered tracker-like ``bbox`` and the tight ``bbox_gt``).
-        padding (float): box enlargement factor.
+            jittered tracker-like ``bbox`` and the tight ``bbox_gt``). Defaults to 'bbox'.
+        padding (float): box enlargement factor. Defaults to 1.0.
         scale_factor (float): the scale jitter is uniform in ``[1 - f, 1 + f]``.
-        rot_factor (float): rotation std in degrees (clipped to 2 std).
-        rot_prob (float): probability of rotating.
+            Defaults to 0.0.
+        rot_factor (float): rotation std in degrees (clipped to 2 std). Defaults to 0.0.
+        rot_prob (float): probability of rotating. Defaults to 0.0.
         shift_factor (float): the shift is uniform in ``[-f, f]`` of the box per axis.
-        border_value (int): pixel value outside the image.
+            Defaults to 0.0.
+        border_value (int): pixel value outside the image. Defaults to 0.
         rotate_keys (Sequence[str]): root-relative (T, K, 3) arrays turned with a rotation.
+            Defaults to ('keypoints3d', 'gt_joints14', 'gt_joints17').
     """
 
     def __init__(self, input_size: Union[int, Tuple[int, int]] = (256, 256), bbox_key='bbox',

@@ -47,12 +47,12 @@ class VideoColorJitter(BaseTransform):
 
     Args:
         brightness (float | tuple): factor uniform in ``[max(0, 1 - b), 1 + b]`` (or the
-            given range).
-        contrast (float | tuple): idem.
-        saturation (float | tuple): idem.
+            given range). Defaults to 0.0.
+        contrast (float | tuple): idem. Defaults to 0.0.
+        saturation (float | tuple): idem. Defaults to 0.0.
         hue (float | tuple): shift uniform in ``[-h, h]`` turns, ``0 <= h <= 0.5`` (or the
-            given range within [-0.5, 0.5]).
-        prob (float): probability of jittering a window.
+            given range within [-0.5, 0.5]). Defaults to 0.0.
+        prob (float): probability of jittering a window. Defaults to 1.0.
     """
 
     def __init__(self, brightness: Range = 0., contrast: Range = 0., saturation: Range = 0.,

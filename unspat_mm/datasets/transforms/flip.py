@@ -128,12 +128,14 @@ class RandomVideoFlip(BaseTransform):
     respect to the source (a second flip turns it back to False).
 
     Args:
-        prob (float): probability of flipping a window, in [0, 1].
+        prob (float): probability of flipping a window, in [0, 1]. Defaults to 0.5.
         bbox_keys (Sequence[str]): (T, 4) boxes to mirror, those present.
+            Defaults to ('bbox', 'bbox_gt').
         keypoint_flip_pairs (Sequence[tuple], optional): left/right pairs of
-            ``keypoints2d`` / ``keypoints3d`` / ``keypoints3d_cam``; default HybrIK's, which
-            requires K = 29.
+            ``keypoints2d`` / ``keypoints3d`` / ``keypoints3d_cam``. Defaults to None
+            (HybrIK's, which requires K = 29).
         ignore_keys (Sequence[str]): further keys known not to change under a mirror.
+            Defaults to ().
     """
 
     def __init__(self, prob: float = .5, bbox_keys: Sequence[str] = ('bbox', 'bbox_gt'),

@@ -57,6 +57,7 @@ class PackVideoMeshInputs(BaseTransform):
 
     Args:
         meta_keys (Sequence[str]): result keys copied to the metainfo.
+            Defaults to ``_DEFAULT_META`` (the keys listed above, and more).
     """
 
     def __init__(self, meta_keys: Sequence[str] = _DEFAULT_META):

@@ -21,6 +21,7 @@ class LoadVideoFrames(BaseTransform):
 
     Args:
         backend_args (dict, optional): unused; accepted for config compatibility.
+            Defaults to None.
     """
 
     def __init__(self, backend_args: Optional[dict] = None):

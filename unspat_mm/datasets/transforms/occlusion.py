@@ -88,26 +88,29 @@ class RandomVideoOccluders(BaseTransform):
     threshold 0 every changed pixel is inside the mask.
 
     Args:
-        prob (float): probability of occluding a window.
+        prob (float): probability of occluding a window. Defaults to 0.5.
         num_occluders (tuple[int, int]): inclusive range of the number of occluders.
+            Defaults to (1, 3).
         size (tuple[float, float]): range of an occluder's longer side at the middle of its
-            drift, as a fraction of ``min(H, W)``.
+            drift, as a fraction of ``min(H, W)``. Defaults to (0.2, 0.5).
         center_range (tuple[float, float]): the start centre is uniform in this range of
-            the frame's width and height.
+            the frame's width and height. Defaults to (0.1, 0.9).
         max_shift (float): the centre moves over the window by up to this fraction of
-            ``min(H, W)`` along each axis.
+            ``min(H, W)`` along each axis. Defaults to 0.25.
         max_scale_change (float): the scale changes over the window by a factor in
-            ``[1 - f, 1 + f]``.
+            ``[1 - f, 1 + f]``. Defaults to 0.3.
         max_rotation (float): the angle changes over the window by up to this (degrees);
-            the start angle is uniform.
+            the start angle is uniform. Defaults to 30.0.
         duration (tuple[float, float]): range of the fraction of the T frames an occluder
-            is visible (a contiguous run; (1, 1): the whole window).
+            is visible (a contiguous run; (1, 1): the whole window). Defaults to (1.0, 1.0).
         bank_file (str, optional): ``.npz`` of RGBA patches (:func:`load_occluder_bank`).
+            Defaults to None.
         bank_prob (float): with a bank, the probability that an occluder comes from it
-            (otherwise procedural).
-        with_mask (bool): write ``results[mask_key]``.
-        mask_key (str): key of the written mask.
+            (otherwise procedural). Defaults to 1.0.
+        with_mask (bool): write ``results[mask_key]``. Defaults to False.
+        mask_key (str): key of the written mask. Defaults to 'occluder_masks'.
         mask_threshold (float): alpha above which a pixel counts as occluded.
+            Defaults to 0.0.
     """
 
     def __init__(self, prob: float = .5, num_occluders: Tuple[int, int] = (1, 3),

@@ -47,7 +47,7 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray, root: RootSpec = None) -> np.ndarray
         pred (np.ndarray): (N, K, 3) predicted joints, metres.
         gt (np.ndarray): (N, K, 3) ground-truth joints, metres.
         root (None | int | Sequence[int]): root joint(s) subtracted from both
-            skeletons before comparing (see :func:`root_align`).
+            skeletons before comparing (see :func:`root_align`). Defaults to None.
 
     Returns:
         np.ndarray: (N,) errors in millimetres.
@@ -131,9 +131,12 @@ def accel_error(pred_seq: np.ndarray,
             temporal order, metres.
         gt_seq (np.ndarray): (T, K, 3) ground-truth joints, metres.
         valid (np.ndarray, optional): (T,) bool, frames that may be used.
+            Defaults to None.
         frame_index (np.ndarray, optional): (T,) increasing int frame numbers.
+            Defaults to None.
         root (None | int | Sequence[int]): root joint(s) subtracted from both
             skeletons first (the published numbers use root-aligned joints).
+            Defaults to None.
 
     Returns:
         np.ndarray: (M,) errors in mm / frame^2 of the kept interior frames,
@@ -160,9 +163,10 @@ def accel_keep_mask(num_frames: int,
     Args:
         num_frames (int): T, frames in the sequence (temporal order).
         valid (np.ndarray, optional): (T,) bool; a triplet (t-1, t, t+1) with
-            an invalid frame is dropped.
+            an invalid frame is dropped. Defaults to None.
         frame_index (np.ndarray, optional): (T,) strictly increasing frame
             numbers; a triplet that is not three consecutive numbers is dropped.
+            Defaults to None.
 
     Returns:
         np.ndarray: (max(T - 2, 0),) bool, entry i stands for frame i + 1.

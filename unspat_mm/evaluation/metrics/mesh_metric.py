@@ -102,9 +102,10 @@ class MeshMetric(BaseMetric):
     and a warning is logged). A (sequence, frame) pair seen twice is an error.
 
     Args:
-        joint_set (str): ``'j14'`` or ``'h36m17'``.
+        joint_set (str): ``'j14'`` or ``'h36m17'``. Defaults to ``'j14'``.
         root (str): ``'hip_mid'`` (midpoint of the two hips; the 3DPW
             protocol) or ``'pelvis'`` (``'h36m17'`` only; MPI-INF-3DHP).
+            Defaults to ``'hip_mid'``.
         accel_mode (str): ``'consecutive'``, ``'filter_first'`` (3DPW) or
             ``'valid_centre'`` (MPI-INF-3DHP). Defaults to ``'consecutive'``.
         body_model (dict, optional): config of the body model (``SMPLBodyModel``) that
@@ -116,10 +117,12 @@ class MeshMetric(BaseMetric):
             ``mpjpe``, ``pa_mpjpe``, ``mpvpe`` (NaN when absent), ``accel``
             (NaN where undefined) in mm, and ``pred_joints`` / ``gt_joints``
             (N, K, 3) in metres. For raw model outputs (e.g. vertices) use
-            mmengine's ``DumpResults`` metric next to this one.
-        collect_device, prefix, collect_dir: see mmengine's ``BaseMetric``.
-            No prefix by default, so the keys are exactly ``'MPJPE'``,
-            ``'PA-MPJPE'``, ``'MPVPE'`` and ``'Accel'``.
+            mmengine's ``DumpResults`` metric next to this one. Defaults to None.
+        collect_device (str): see mmengine's ``BaseMetric``. Defaults to ``'cpu'``.
+        prefix (str, optional): see mmengine's ``BaseMetric``. No prefix by
+            default, so the keys are exactly ``'MPJPE'``, ``'PA-MPJPE'``,
+            ``'MPVPE'`` and ``'Accel'``. Defaults to None.
+        collect_dir (str, optional): see mmengine's ``BaseMetric``. Defaults to None.
     """
     default_prefix: Optional[str] = ''
 

@@ -25,8 +25,9 @@ class RootOrientationMetric(BaseMetric):
 
     Args:
         threshold (float): the angle, degrees, whose exceedance is counted.
-            Defaults to 45.
-        collect_device, prefix: see mmengine's ``BaseMetric``.
+            Defaults to 45.0.
+        collect_device (str): see mmengine's ``BaseMetric``. Defaults to ``'cpu'``.
+        prefix (str, optional): see mmengine's ``BaseMetric``. Defaults to None.
     """
     default_prefix: Optional[str] = ''
 

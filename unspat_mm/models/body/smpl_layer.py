@@ -167,9 +167,11 @@ class SMPLBodyModel(nn.Module):
         model_dir (str): folder with ``SMPL_{GENDER}.npz`` (converted official model), or the
             stand-in ``SMPL_{GENDER}_STANDIN.npz``, or ``SMPL_{GENDER}.pkl`` with
             ``allow_pickle``; and the H36M regressor.
-        gender (str): 'neutral', 'male' or 'female'.
+        gender (str): 'neutral', 'male' or 'female'. Defaults to 'neutral'.
         h36m_regressor (str): (17, 6890) ``.npy``, relative to ``model_dir`` or absolute.
+            Defaults to ``DEFAULT_H36M_REGRESSOR`` = 'J_regressor_h36m.npy'.
         allow_pickle (bool): allow loading a (trusted, chumpy-free) ``.pkl``.
+            Defaults to False.
 
     The body data are non-persistent buffers: checkpoints do not carry them, so a model
     trained with the stand-in loads onto real SMPL (and the other way) without mixing them.

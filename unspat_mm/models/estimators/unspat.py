@@ -51,17 +51,18 @@ class UNSPAT(BaseModel):
     3D heatmaps, soft-argmax, twist-swing IK and SMPL (the head).
 
     Args:
-        backbone: per-frame backbone config (paper: mmpose ``ResNet``, depth 34,
-            ``out_indices=(3,)``), applied to (B*T, 3, H, W); ``None`` when the
+        backbone (dict, optional): per-frame backbone config (paper: mmpose ``ResNet``,
+            depth 34, ``out_indices=(3,)``), applied to (B*T, 3, H, W); ``None`` when the
             data are pre-extracted feature clips (Table 1 protocol).
-        neck: :class:`~unspat_mm.models.necks.UNSPATNeck` config.
-        head: :class:`~unspat_mm.models.heads.IKMeshHead` config.
-        data_preprocessor: :class:`VideoDataPreprocessor` config.
-        channels_last: run the backbone on channels-last (NHWC) tensors and weights.
-            Same results, faster convolutions: oneDNN on CPU (the embedded default's
-            training step: -13%), tensor cores on GPU. The backbone's output is made
-            contiguous again for the neck.
-        freeze_backbone: the paper's Table 1 protocol, features "extracted from a
+        neck (dict): :class:`~unspat_mm.models.necks.UNSPATNeck` config.
+        head (dict): :class:`~unspat_mm.models.heads.IKMeshHead` config.
+        data_preprocessor (dict, optional): :class:`VideoDataPreprocessor` config.
+            Defaults to None.
+        channels_last (bool): run the backbone on channels-last (NHWC) tensors and
+            weights. Same results, faster convolutions: oneDNN on CPU, tensor cores on
+            GPU. The backbone's output is made contiguous again for the neck.
+            Defaults to False.
+        freeze_backbone (bool): the paper's Table 1 protocol, features "extracted from a
             pre-trained network without fine-tuning": every backbone parameter gets
             ``requires_grad=False`` (so the optimizer never gets a gradient, hence no
             state, for it), the backbone stays in eval mode whatever ``train()`` says
@@ -70,11 +71,13 @@ class UNSPAT(BaseModel):
             included, whatever its type (mmpose ResNet's ``frozen_stages=4,
             norm_eval=True`` would freeze weights and statistics too, but still run the
             forward with autograd bookkeeping). No effect without a backbone.
-        init_cfg: mmengine init configs. A ``dict(type='Pretrained', checkpoint=PATH)``
-            is loaded by :meth:`load_pretrained`, partially: a converted HybrIK file
-            (``backbone.*``, ``head.*``) leaves the neck freshly initialised. A missing
-            file is an error at ``init_weights`` (the runner's start-up), not at build
-            time, so that testing a trained checkpoint does not need it.
+            Defaults to False.
+        init_cfg (dict, optional): mmengine init configs. A ``dict(type='Pretrained',
+            checkpoint=PATH)`` is loaded by :meth:`load_pretrained`, partially: a
+            converted HybrIK file (``backbone.*``, ``head.*``) leaves the neck freshly
+            initialised. A missing file is an error at ``init_weights`` (the runner's
+            start-up), not at build time, so that testing a trained checkpoint does not
+            need it. Defaults to None.
     """
 
     def __init__(self, backbone: Optional[dict], neck: dict, head: dict,

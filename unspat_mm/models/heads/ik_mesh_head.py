@@ -91,7 +91,8 @@ class IKMeshHead(BaseModule):
             two for the paper's heatmap stride of 4). Defaults to (256, 256, 256).
         norm_cfg (dict): normalisation after each deconvolution (mmcv
             ``build_norm_layer``; e.g. ``dict(type='GN', num_groups=8)`` for results
-            independent of how a batch is split across processes). Defaults to BN.
+            independent of how a batch is split across processes).
+            Defaults to ``dict(type='BN')``.
         depth_bins (int): heatmap depth resolution (HybrIK: 64). Defaults to 64.
         fc_channels (Sequence[int]): hidden widths of the MLP on the pooled feature
             (HybrIK: (1024, 1024)). Defaults to (1024, 1024).
@@ -104,7 +105,8 @@ class IKMeshHead(BaseModule):
         init_camera_scale (float): ``'xyz'`` only: initial s (crop units per
             metre). Defaults to 0.9 / 2.2.
         init_cam (Sequence[float]): ``'hybrik'`` only: the ``init_cam`` buffer,
-            (s, tx, ty) added to the camera regressor. Defaults to (0.9, 0, 0).
+            (s, tx, ty) added to the camera regressor. Defaults to
+            ``HYBRIK_INIT_CAM`` = (0.9, 0.0, 0.0).
         detach_ik_keypoints (bool): feed the IK a detached copy of the keypoints,
             as HybrIK does: the theta loss then trains the twist and shape branches,
             and the keypoints learn from the keypoint losses alone (through the IK,
@@ -117,7 +119,10 @@ class IKMeshHead(BaseModule):
             equally. Defaults to ``'sigma'``.
         num_betas (int): shape coefficients. Defaults to 10.
         loss_kp3d, loss_kp2d, loss_beta, loss_theta, loss_twist (dict): loss
-            configs (eqs. 7-10; weights are the lambdas of eq. 11).
+            configs (eqs. 7-10; weights are the lambdas of eq. 11). Defaults to
+            ``dict(type='LaplacianKeypointLoss')`` (``loss_kp3d``, ``loss_kp2d``),
+            ``dict(type='BetaLoss')``, ``dict(type='ThetaLoss')`` and
+            ``dict(type='TwistLoss')``.
         loss_root (dict, optional): auxiliary loss, not in the paper (e.g.
             ``dict(type='Rotation6DLoss', loss_weight=45.)``): a linear layer on
             the pooled feature regresses the global orientation as a raw 6D
@@ -218,14 +223,15 @@ class IKMeshHead(BaseModule):
             self.sigma_fc.bias.fill_(-2.2)
 
     def forward(self, feats: Tensor, with_mesh: bool = True) -> Dict[str, Tensor]:
-        """Args:
+        """Heatmaps and regressors, then the IK and (``with_mesh``) the body model.
+
+        Args:
             feats (Tensor): (B, C, h, w) encoded middle-frame features.
             with_mesh (bool): run the body model too; the losses need only the IK's
-                rotations, so training skips the mesh (a tenth of a CPU step).
-                Defaults to True.
+                rotations, so training skips the mesh. Defaults to True.
 
         Returns:
-            dict of tensors: ``keypoints3d`` (B, 29, 3) root-relative metres,
+            dict: ``keypoints3d`` (B, 29, 3) root-relative metres,
             ``keypoints2d`` (B, 29, 2) normalised crop coordinates, ``sigma``
             (B, 29) in cube units, ``twist`` (B, 23, 2), ``betas`` (B, 10),
             ``camera`` (B, 3) (s, tx, ty), ``rotmats`` (B, 24, 3, 3), ``theta``
@@ -298,8 +304,8 @@ class IKMeshHead(BaseModule):
         """Eqs. 7-10 with per-sample validity.
 
         Args:
-            outputs: :meth:`forward`'s dict.
-            targets: stacked ground truth of the middle frames:
+            outputs (Dict[str, Tensor]): :meth:`forward`'s dict.
+            targets (Dict[str, Tensor]): stacked ground truth of the middle frames:
                 ``keypoints3d`` (B, 29, 3) root-relative metres and its
                 ``keypoints3d_valid`` (B, 29); ``keypoints2d`` (B, 29, 2) normalised
                 crop coordinates and ``keypoints2d_valid`` (B, 29); ``theta`` (B, 72),

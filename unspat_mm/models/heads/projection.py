@@ -14,13 +14,13 @@ def semi_perspective_projection(points: Tensor, camera: Tensor, focal: float) ->
     which tends to the weak-perspective ``s (x + tx)`` as ``focal`` grows.
 
     Args:
-        points: (B, K, 3) root-relative points, x right, y down, z away from the
-            camera, in the unit ``s`` expects (metres here).
-        camera: (B, 3) ``(s, tx, ty)``; ``s`` > 0 in crop units per metre.
-        focal: normalised focal length (e.g. 1000 px / 256 px).
+        points (Tensor): (B, K, 3) root-relative points, x right, y down, z away from
+            the camera, in the unit ``s`` expects (metres here).
+        camera (Tensor): (B, 3) ``(s, tx, ty)``; ``s`` > 0 in crop units per metre.
+        focal (float): normalised focal length (e.g. 1000 px / 256 px).
 
     Returns:
-        (B, K, 2) points in crop coordinates normalised to [-0.5, 0.5]
+        Tensor: (B, K, 2) points in crop coordinates normalised to [-0.5, 0.5]
         (the crop's centre is 0).
     """
     if points.dim() != 3 or points.shape[-1] != 3 or tuple(camera.shape) != (points.shape[0], 3):

@@ -22,7 +22,7 @@ def soft_argmax_3d(logits: Tensor, grid: str = 'centres') -> Tensor:
             (a one-hot heatmap yields exactly its cell's centre); ``'hybrik'`` at
             HybrIK's ``i / n - 0.5``, computed in HybrIK's order (the softmax
             renormalised by its sum, then the expected index / n - 0.5: a float32
-            sum over 64^3 cells is ~1e-5 off 1). Defaults to ``'centres'``.
+            sum over 64^3 cells is not exactly 1). Defaults to ``'centres'``.
 
     Returns:
         Tensor: (B, K, 3) coordinates (x, y, z) in units of the heatmap cube's side,

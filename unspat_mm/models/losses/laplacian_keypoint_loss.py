@@ -80,10 +80,10 @@ class LaplacianKeypointLoss(nn.Module):
     equals ``log(2 * mean_d |e_kd|) + 1``. The loss can be negative.
 
     Args:
-        loss_weight (float): lambda_pose of eq. 11 (paper: 1).
+        loss_weight (float): lambda_pose of eq. 11 (paper: 1). Defaults to 1.0.
         reduction (str): ``'mean'`` (weighted mean over the unmasked (sample,
             keypoint) entries, eq. 7's 1/K sum averaged over the batch),
-            ``'sum'`` or ``'none'`` ((B, K) weighted terms).
+            ``'sum'`` or ``'none'`` ((B, K) weighted terms). Defaults to ``'mean'``.
     """
 
     def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean') -> None:
@@ -108,7 +108,7 @@ class LaplacianKeypointLoss(nn.Module):
             target (Tensor): (B, K, D) ground truth; masked entries may hold
                 anything, NaN included.
             target_weight (Tensor, optional): (B,), (B, 1), (B, K) or (B, K, 1)
-                validity / weight; entries <= 0 are masked.
+                validity / weight; entries <= 0 are masked. Defaults to None.
 
         Returns:
             Tensor: scalar loss (or (B, K) for ``reduction='none'``).

@@ -20,9 +20,10 @@ class Rotation6DLoss(_SMPLParamLoss):
     output's scale, where a loss on the orthonormalised matrix does.
 
     Args:
-        loss_weight (float): weight of the term.
+        loss_weight (float): weight of the term. Defaults to 1.0.
         reduction (str): ``'mean'`` over unmasked samples and the 6 entries,
             ``'sum'``, or ``'none'`` ((B, 6) weighted squared errors).
+            Defaults to ``'mean'``.
     """
 
     def forward(self, pred: Tensor, target: Tensor,
@@ -32,7 +33,7 @@ class Rotation6DLoss(_SMPLParamLoss):
             target (Tensor): (B, 3) axis-angle (radians) or (B, 3, 3) rotation
                 matrices.
             target_weight (Tensor, optional): (B,) or (B, 1) validity / weight per
-                sample; entries <= 0 are masked.
+                sample; entries <= 0 are masked. Defaults to None.
         """
         name = type(self).__name__
         if pred.dim() != 2 or pred.shape[1] != 6:

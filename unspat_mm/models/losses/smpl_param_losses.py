@@ -58,9 +58,10 @@ class BetaLoss(_SMPLParamLoss):
     """MSE of the SMPL shape coefficients β (eq. 9, the paper's MSE).
 
     Args:
-        loss_weight (float): lambda_beta (paper: 1).
+        loss_weight (float): lambda_beta (paper: 1). Defaults to 1.0.
         reduction (str): ``'mean'`` over unmasked samples and coefficients,
             ``'sum'``, or ``'none'`` ((B, S) weighted squared errors).
+            Defaults to ``'mean'``.
     """
 
     def forward(self, pred: Tensor, target: Tensor,
@@ -70,6 +71,7 @@ class BetaLoss(_SMPLParamLoss):
             target (Tensor): (B, S) ground-truth β.
             target_weight (Tensor, optional): (B,) or (B, 1) validity /
                 weight per sample (or (B, S)); entries <= 0 are masked.
+                Defaults to None.
         """
         name = type(self).__name__
         _check_pair(pred, target, name, '(B, S)')
@@ -93,10 +95,10 @@ class ThetaLoss(_SMPLParamLoss):
     ``batch_rodrigues``.
 
     Args:
-        loss_weight (float): lambda_theta (paper: 1).
+        loss_weight (float): lambda_theta (paper: 1). Defaults to 1.0.
         reduction (str): ``'mean'`` over unmasked samples, joints and the 9
             matrix entries, ``'sum'`` (of the per-joint means), or ``'none'``
-            ((B, J) weighted per-joint mean squared errors).
+            ((B, J) weighted per-joint mean squared errors). Defaults to ``'mean'``.
     """
 
     def forward(self, pred: Tensor, target: Tensor,
@@ -108,6 +110,7 @@ class ThetaLoss(_SMPLParamLoss):
             target (Tensor): ground truth in either form (e.g. SMPL θ (B, 72)).
             target_weight (Tensor, optional): (B,), (B, 1) per-sample or
                 (B, J) per-joint validity / weight; entries <= 0 are masked.
+                Defaults to None.
         """
         name = type(self).__name__
         pred_mats = to_rotation_matrices(pred, name)
@@ -129,10 +132,12 @@ class TwistLoss(_SMPLParamLoss):
     taken so that its gradient is 0, not NaN, where the error is exactly 0.
 
     Args:
-        loss_weight (float): lambda_tw (paper: 1).
+        loss_weight (float): lambda_tw (paper: 1). Defaults to 1.0.
         reduction (str): ``'mean'`` over unmasked samples and joints,
             ``'sum'``, or ``'none'`` ((B, K) weighted per-joint errors).
+            Defaults to ``'mean'``.
         squared (bool): use the squared distance (HybrIK's MSE) instead.
+            Defaults to False.
     """
 
     def __init__(self,
@@ -150,6 +155,7 @@ class TwistLoss(_SMPLParamLoss):
                 or (B, K, 2) their (cos, sin).
             target_weight (Tensor, optional): (B,), (B, 1), (B, K) or
                 (B, K, 1) validity / weight; entries <= 0 are masked.
+                Defaults to None.
         """
         name = type(self).__name__
         if pred.dim() != 3 or pred.shape[-1] != 2:

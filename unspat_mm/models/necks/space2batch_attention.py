@@ -46,10 +46,13 @@ class UncertaintyGuidedAttention(BaseModule):
     """Multi-head self-attention with eq. 2's key penalty.
 
     Args:
-        embed_dims: token width d_model.
-        num_heads: attention heads; the logit scale is 1/sqrt(d_model / heads).
-        attn_drop: dropout on the attention weights (training only).
-        proj_drop: dropout after the output projection.
+        embed_dims (int): token width d_model.
+        num_heads (int): attention heads; the logit scale is 1/sqrt(d_model / heads).
+        attn_drop (float): dropout on the attention weights (training only).
+            Defaults to 0.0.
+        proj_drop (float): dropout after the output projection. Defaults to 0.0.
+        qkv_bias (bool): give the query/key/value projection a bias. Defaults to True.
+        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
     """
 
     def __init__(self, embed_dims: int, num_heads: int, attn_drop: float = 0.0,
@@ -87,14 +90,17 @@ class UncertaintyGuidedAttention(BaseModule):
     def forward(self, x: Tensor, key_penalty: Optional[Tensor] = None,
                 attn_mask: Optional[Tensor] = None, return_attn: bool = False
                 ) -> Tuple[Tensor, Optional[Dict[str, Tensor]]]:
-        """
+        """Multi-head self-attention of ``x`` with eq. 2's key penalty.
+
         Args:
-            x: (N, L, d) tokens.
-            key_penalty: (N, L) offsets added to every query's logit for each
-                key, i.e. ``-gamma * U``; None for plain attention.
-            attn_mask: (L, L) bool, True where query may attend key.
-            return_attn: also return the attention weights, computed
-                explicitly (an extra O(L^2) tensor per head).
+            x (Tensor): (N, L, d) tokens.
+            key_penalty (Tensor, optional): (N, L) offsets added to every query's logit
+                for each key, i.e. ``-gamma * U``; None for plain attention.
+                Defaults to None.
+            attn_mask (Tensor, optional): (L, L) bool, True where query may attend key.
+                Defaults to None.
+            return_attn (bool): also return the attention weights, computed
+                explicitly (an extra O(L^2) tensor per head). Defaults to False.
 
         Returns:
             tuple: (N, L, d) output; None, or a dict with (N, heads, L, L)
@@ -147,12 +153,23 @@ class UncertaintyGuidedTransformer(BaseModule):
     """N pre-norm encoder layers sharing one eq.-2 scale ``gamma``.
 
     Args:
-        embed_dims, num_heads, ffn_ratio, drop_rate, attn_drop_rate: see
-            :class:`TransformerEncoderLayer`.
-        num_layers: N (paper: 3).
-        gamma: initial/fixed value of gamma in eq. 2.
-        learnable_gamma: make gamma an nn.Parameter (unconstrained sign).
-        final_norm: LayerNorm the output (pre-norm stacks need it).
+        embed_dims (int): token width d_model, see :class:`TransformerEncoderLayer`.
+            Defaults to 512.
+        num_heads (int): attention heads, see :class:`TransformerEncoderLayer`.
+            Defaults to 8.
+        num_layers (int): N (paper: 3). Defaults to 3.
+        ffn_ratio (float): FFN width ratio r, see :class:`TransformerEncoderLayer`.
+            Defaults to 2.0.
+        drop_rate (float): dropout after the attention projection and in the FFN, see
+            :class:`TransformerEncoderLayer`. Defaults to 0.0.
+        attn_drop_rate (float): dropout on the attention weights, see
+            :class:`TransformerEncoderLayer`. Defaults to 0.0.
+        gamma (float): initial/fixed value of gamma in eq. 2. Defaults to 1.0.
+        learnable_gamma (bool): make gamma an nn.Parameter (unconstrained sign).
+            Defaults to False.
+        final_norm (bool): LayerNorm the output (pre-norm stacks need it).
+            Defaults to True.
+        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
     """
 
     def __init__(self, embed_dims: int = 512, num_heads: int = 8, num_layers: int = 3,
@@ -177,12 +194,16 @@ class UncertaintyGuidedTransformer(BaseModule):
     def forward(self, x: Tensor, uncertainty: Optional[Tensor] = None,
                 attn_mask: Optional[Tensor] = None, return_attn: bool = False
                 ) -> Tuple[Tensor, Optional[List[Dict[str, Tensor]]]]:
-        """
+        """Encode ``x`` through the N layers, eq. 2's key penalty ``-gamma * U``.
+
         Args:
-            x: (N, L, d) tokens.
-            uncertainty: (N, L) U of each token in [0, 1], or None.
-            attn_mask: (L, L) bool, True where query may attend key.
-            return_attn: also return each layer's attention weights.
+            x (Tensor): (N, L, d) tokens.
+            uncertainty (Tensor, optional): (N, L) U of each token in [0, 1], or None.
+                Defaults to None.
+            attn_mask (Tensor, optional): (L, L) bool, True where query may attend key.
+                Defaults to None.
+            return_attn (bool): also return each layer's attention weights.
+                Defaults to False.
 
         Returns:
             tuple: (N, L, d) encoded tokens; None or a list (one per layer)

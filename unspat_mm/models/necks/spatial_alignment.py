@@ -31,15 +31,15 @@ def make_sampling_grid(params: Tensor, size: Tuple[int, int]) -> Tensor:
 
     Built from the exact cell centres ``(2 i + 1) / W - 1`` rather than by
     ``F.affine_grid`` itself, whose ``linspace`` rounding makes the identity
-    warp differ from the input by ~3e-6 at 16x16; with these centres the
-    identity is bit-exact for power-of-two sizes (8x8 in the paper).
+    warp differ slightly from the input; with these centres the identity is
+    bit-exact for power-of-two sizes (8x8 in the paper).
 
     Args:
-        params: (N, 3) warp parameters (s, tx, ty), translations normalised.
-        size: (H, W) of the output map.
+        params (Tensor): (N, 3) warp parameters (s, tx, ty), translations normalised.
+        size (Tuple[int, int]): (H, W) of the output map.
 
     Returns:
-        (N, H, W, 2) sampling grid (x, y) for ``F.grid_sample``.
+        Tensor: (N, H, W, 2) sampling grid (x, y) for ``F.grid_sample``.
     """
     h, w = size
     xs = (2 * torch.arange(w, device=params.device, dtype=params.dtype) + 1) / w - 1
@@ -76,12 +76,15 @@ class SpatialAlignment(BaseModule):
     SAM starts as the identity warp (s = 1, tx = ty = 0).
 
     Args:
-        in_channels: C of the features.
-        feat_size: (H, W) of the features (the FC input size depends on it).
-        max_displacement: correlation radius k in cells ((2k+1)^2 offsets).
-        hidden_channels: width of the hidden FC layer.
-        padding_mode: ``F.grid_sample`` padding for positions warped from
-            outside the map ('zeros', 'border' or 'reflection').
+        in_channels (int): C of the features.
+        feat_size (Sequence[int]): (H, W) of the features (the FC input size depends
+            on it). Defaults to (8, 8).
+        max_displacement (int): correlation radius k in cells ((2k+1)^2 offsets).
+            Defaults to 2.
+        hidden_channels (int): width of the hidden FC layer. Defaults to 256.
+        padding_mode (str): ``F.grid_sample`` padding for positions warped from
+            outside the map ('zeros', 'border' or 'reflection'). Defaults to 'zeros'.
+        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
     """
 
     def __init__(self, in_channels: int, feat_size: Sequence[int] = (8, 8),
@@ -106,10 +109,10 @@ class SpatialAlignment(BaseModule):
         """Local correlation volume.
 
         Args:
-            current, adjacent: (N, C, H, W) feature maps.
+            current, adjacent (Tensor): (N, C, H, W) feature maps.
 
         Returns:
-            (N, D, H, W) cosine similarities, ``D = (2k+1)^2`` offsets
+            Tensor: (N, D, H, W) cosine similarities, ``D = (2k+1)^2`` offsets
             (dy, dx) in row-major order; offsets outside the map give 0.
         """
         k = self.max_displacement
@@ -137,8 +140,9 @@ class SpatialAlignment(BaseModule):
         """Align every frame of a clip to its middle frame.
 
         Args:
-            feats: (B, T, C, H, W) per-frame features.
-            mid_index: the current frame, default ``T // 2``.
+            feats (Tensor): (B, T, C, H, W) per-frame features.
+            mid_index (int, optional): the current frame. Defaults to None
+                (``T // 2``).
 
         Returns:
             tuple: aligned features (B, T, C, H, W) (the middle frame passes

@@ -55,42 +55,50 @@ class UNSPATNeck(BaseModule):
     ``num_frames`` consecutive images per clip.
 
     Args:
-        in_channels: C of the backbone features (paper: 512).
-        embed_dims: transformer width D, default ``in_channels``; a linear
-            projection maps C -> D when they differ. Output channels are D.
-        num_frames: the longest clip T (paper: 16); sizes the temporal
+        in_channels (int): C of the backbone features (paper: 512). Defaults to 512.
+        embed_dims (int, optional): transformer width D; a linear projection maps
+            C -> D when they differ. Output channels are D. Defaults to None
+            (``in_channels``).
+        num_frames (int): the longest clip T (paper: 16); sizes the temporal
             positional embedding, indexed by offset from the middle frame, so
             any T <= num_frames works (T = 1: plain per-position encoding).
-        feat_size: (H, W) of the features (paper: 8x8).
-        num_layers, num_heads: encoder layers and heads (paper: 3, 8).
-        ffn_ratio: FFN hidden width / D. The paper gives no value; 2.0 is the
-            one default, for the paper's configuration too (which does not repeat
-            it). Chosen against Table 3 with HybrIK's head (6.34M parameters, 3.43
-            GMAC): neck + head at ratio 1 / 2 / 3 / 4 count 11.63 / 13.20 / 14.78 /
-            16.35M parameters and 8.44 / 10.05 / 11.66 / 13.27 GMAC per 16-frame
-            clip, against the paper's 11.8M and 12.9 GFLOPs. No ratio lands within
-            +-15% of both (the parameters need <= 2.2, the FLOPs >= 2.6); 2 has the
-            smallest worst deviation (+11.9% parameters, -22.1% FLOPs). Numbers:
-            ``python tools/analysis/get_flops.py configs/unspat_3dpw.py``.
-        drop_rate, attn_drop_rate: dropout after projections/FFN, and on
-            attention weights.
-        attention: 'space2batch' (paper), 'full' (attention over all T H W
+            Defaults to 16.
+        feat_size (Sequence[int]): (H, W) of the features (paper: 8x8).
+            Defaults to (8, 8).
+        num_layers, num_heads (int): encoder layers and heads (paper: 3, 8).
+            Defaults to 3 and 8.
+        ffn_ratio (float): FFN hidden width / D. The paper gives no value; 2.0 is
+            the one default, for the paper's configuration too (which does not
+            repeat it). Chosen against Table 3 with HybrIK's head: no ratio matches
+            both the paper's 11.8M parameters and 12.9 GFLOPs within +-15%, and 2
+            deviates least from both (``python tools/analysis/get_flops.py
+            configs/unspat_3dpw.py`` prints the counts). Defaults to 2.0.
+        drop_rate, attn_drop_rate (float): dropout after projections/FFN, and on
+            attention weights. Defaults to 0.1 and 0.0.
+        attention (str): 'space2batch' (paper), 'full' (attention over all T H W
             tokens, Table 4 (1)) or 'gap_temporal' (MPS-Net-like: attention
             over spatially pooled frames; the residual updates of the pooled
-            tokens are broadcast back over space).
-        use_sam: align frames with :class:`SpatialAlignment` (Table 4).
-        use_uncertainty: uncertainty estimator + eq. 2 re-weighting.
-        gamma, learnable_gamma: eq. 2's scale, fixed or an nn.Parameter.
-        detach_uncertainty: U enters the attention without gradient, so the
-            estimator learns from its BCE loss only.
-        corrupt_transformer_input: in training, the transformer also sees
+            tokens are broadcast back over space). Defaults to 'space2batch'.
+        use_sam (bool): align frames with :class:`SpatialAlignment` (Table 4).
+            Defaults to True.
+        use_uncertainty (bool): uncertainty estimator + eq. 2 re-weighting.
+            Defaults to True.
+        gamma (float): eq. 2's scale. Defaults to 1.0.
+        learnable_gamma (bool): make ``gamma`` an nn.Parameter instead of fixed.
+            Defaults to False.
+        detach_uncertainty (bool): U enters the attention without gradient, so the
+            estimator learns from its BCE loss only. Defaults to True.
+        corrupt_transformer_input (bool): in training, the transformer also sees
             the artifact-corrupted features (so it learns to rely on U);
-            False: only the estimator sees them.
-        sam_cfg, uncertainty_cfg: extra kwargs of :class:`SpatialAlignment`
-            and :class:`UncertaintyEstimator`.
-        output_frames: 'middle', 'all' or None (middle for a 5-D input,
-            all for an (N, C, H, W) level, one output per image).
-        in_index: level of a tuple input to encode.
+            False: only the estimator sees them. Defaults to True.
+        sam_cfg, uncertainty_cfg (dict, optional): extra kwargs of
+            :class:`SpatialAlignment` and :class:`UncertaintyEstimator`.
+            Defaults to None.
+        output_frames (str, optional): 'middle', 'all' or None (middle for a 5-D
+            input, all for an (N, C, H, W) level, one output per image).
+            Defaults to None.
+        in_index (int): level of a tuple input to encode. Defaults to -1.
+        init_cfg (dict, optional): mmengine initialisation config. Defaults to None.
 
     Defaults the paper does not give (its supplementary is not available):
     FFN ratio 2 (see ``ffn_ratio``), dropout 0.1, gamma 1 (fixed), artifacts on 10% of the
@@ -210,18 +218,24 @@ class UNSPATNeck(BaseModule):
 
     def forward(self, feats: Union[Tensor, Sequence[Tensor]], return_attention: bool = False
                 ) -> Union[UNSPATNeckOutput, Tuple[Tensor, ...]]:
-        """
+        """Encode a clip, or level ``in_index`` of a backbone's tuple of maps.
+
         Args:
-            feats: a (B, T, C, H, W) clip -> :class:`UNSPATNeckOutput`; or a
-                tuple/list of maps (mmpose backbone output) -> the same tuple
-                with level ``in_index`` replaced by its encoding: an
-                (N, C, H, W) level is read as N = B * num_frames consecutive
-                frames and gives (N, D, H, W), every frame encoded (one per
-                data sample); a (B, T, C, H, W) level gives the
+            feats (Tensor | Sequence[Tensor]): a (B, T, C, H, W) clip ->
+                :class:`UNSPATNeckOutput`; or a tuple/list of maps (mmpose backbone
+                output) -> the same tuple with level ``in_index`` replaced by its
+                encoding: an (N, C, H, W) level is read as N = B * num_frames
+                consecutive frames and gives (N, D, H, W), every frame encoded (one
+                per data sample); a (B, T, C, H, W) level gives the
                 ``output_frames`` selection. The uncertainty loss cannot be
                 returned this way (a plain mmpose estimator does not collect
                 neck losses): call the neck on a clip tensor to get it.
-            return_attention: also compute the attention maps (clip input).
+            return_attention (bool): also compute the attention maps (clip input).
+                Defaults to False.
+
+        Returns:
+            UNSPATNeckOutput | tuple: the clip's encoding, or the backbone's tuple
+            with level ``in_index`` encoded (see ``feats``).
         """
         if isinstance(feats, Tensor):
             if feats.dim() != 5:

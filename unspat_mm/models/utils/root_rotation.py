@@ -71,7 +71,8 @@ def procrustes_rotation(source: Tensor, target: Tensor, weights: Optional[Tensor
         weights (Tensor, optional): (B, N) nonnegative weights that sum to 1 per sample
             (see :func:`root_point_weights`). Defaults to ``None``: equal weights.
         eps (float): spread of ``source`` (metres) below which it counts as a single point,
-            which sets the absolute floor of the gradient's eigenvalues. Defaults to 1e-6.
+            which sets the absolute floor of the gradient's eigenvalues.
+            Defaults to ``EPS`` = 1e-6.
 
     Returns:
         Tensor: (B, 3, 3) rotation matrices ``R`` with finite values and finite gradients

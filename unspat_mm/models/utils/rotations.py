@@ -42,7 +42,7 @@ def safe_normalize(v: Tensor, fallback: Tensor, eps: float = 1e-6) -> Tensor:
         fallback (Tensor): (..., D) or (D,) unit vectors used for short ``v``; no gradient
             flows into ``v`` from that branch.
         eps (float): length below which ``v`` counts as zero (same unit as ``v``).
-            The gradient of the result is bounded by ``1 / eps``.
+            The gradient of the result is bounded by ``1 / eps``. Defaults to 1e-6.
     """
     norm = safe_norm(v, keepdim=True)
     ok = norm > eps

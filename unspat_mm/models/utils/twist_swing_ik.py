@@ -87,6 +87,7 @@ def swing_rotation(t_unit: Tensor, p: Tensor, eps: float = EPS) -> Tensor:
         t_unit (Tensor): (..., 3) unit vectors (rest bones).
         p (Tensor): (..., 3) target vectors, any length; shorter than ``eps`` -> identity.
         eps (float): degeneracy threshold for ``|p|`` and for ``|t + p_unit|``.
+            Defaults to ``EPS`` = 1e-6.
 
     Returns:
         Tensor: (..., 3, 3) rotation matrices (eq. 4-5; see the module docstring).
