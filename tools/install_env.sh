@@ -26,6 +26,7 @@ $PIP install -q torch==2.13.0
 $PIP install -q -r "$HERE/requirements/build.txt"
 $PIP install -q --no-build-isolation --no-binary xtcocotools -r "$HERE/requirements/xtcocotools.txt"
 $PIP install -q -r "$HERE/requirements/runtime.txt" -r "$HERE/requirements/tests.txt"
+$PIP install -q -r "$HERE/requirements/inference.txt"
 $PIP install -q --no-deps -r "$HERE/requirements/mmpose.txt"
 $PIP install -q --no-deps --no-build-isolation -e "$HERE"
 "$VENV/bin/python" -c "import unspat_mm, torch, mmpose, mmdet; print('unspat-mm', unspat_mm.__version__, '| torch', torch.__version__, '| mmpose', mmpose.__version__, '| mmdet', mmdet.__version__)"

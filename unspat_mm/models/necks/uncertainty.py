@@ -70,6 +70,22 @@ def make_synthetic_artifacts(feats: Tensor, ratio: float, patch_size: int,
     return corrupted, mask.to(feats.dtype), donor
 
 
+def temporal_median(feats: Tensor, dim: int = 1) -> Tensor:
+    """``feats.median(dim, keepdim=True).values``, also inside an ONNX export.
+
+    torch's median is the lower of the two middle values for an even count. ONNX has
+    no median operator (torch's exporters fail on it), so during an export the same
+    element is taken from a sort: position ``(n - 1) // 2`` of the sorted values, which
+    is exactly median's value (``tests/test_tools/test_pytorch2onnx.py``). Eager
+    execution keeps ``torch.median`` itself, and with it its gradient (with tied values
+    the two may route the gradient to different, equal-valued elements).
+    """
+    if torch.onnx.is_in_onnx_export():
+        n = feats.shape[dim]
+        return feats.sort(dim=dim).values.narrow(dim, (n - 1) // 2, 1)
+    return feats.median(dim=dim, keepdim=True).values
+
+
 @MODELS.register_module()
 class UncertaintyEstimator(BaseModule):
     """Per-position artifact probability of every frame of a clip.
@@ -107,7 +123,7 @@ class UncertaintyEstimator(BaseModule):
     def forward(self, feats: Tensor) -> Tensor:
         """(B, T, C, H, W) features -> (B, T, H, W) artifact logits."""
         b = feats.shape[0]
-        reference = feats.median(dim=1, keepdim=True).values
+        reference = temporal_median(feats, dim=1)
         x = torch.cat([feats, feats - reference], dim=2)
         logits = self.net(rearrange(x, 'b t c h w -> (b t) c h w'))
         return rearrange(logits, '(b t) 1 h w -> b t h w', b=b)
