@@ -36,3 +36,23 @@ def test_ablation_builds_with_its_flags(name, standin_model_dir):
     with torch.no_grad():
         out = model(torch.zeros(1, 8, 3, 64, 64), mode='tensor')
     assert torch.isfinite(out['vertices']).all()
+
+
+def test_every_config_is_in_the_metafile_and_the_configs_readme():
+    """mmpose's model-index convention: each shipped config is listed once, with its data
+    and its results (or "not yet run"), and every listed config exists."""
+    import yaml
+    with open('model-index.yml') as f:
+        assert yaml.safe_load(f) == {'Import': ['configs/metafile.yml']}
+    with open('configs/metafile.yml') as f:
+        models = yaml.safe_load(f)['Models']
+    listed = [m['Config'] for m in models]
+    shipped = sorted(p for p in glob.glob('configs/**/*.py', recursive=True)
+                     if '/_base_/' not in p)
+    assert sorted(listed) == shipped
+    readme = open('configs/README.md').read()
+    for model in models:
+        assert model['Config'][len('configs/'):] in readme, model['Config']
+        assert model['Results'] == 'not yet run' or all(
+            {'Task', 'Dataset', 'Metrics'} <= set(r) for r in model['Results']), model['Name']
+        assert model['Metadata']['Training Data'], model['Name']

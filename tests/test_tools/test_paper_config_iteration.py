@@ -50,14 +50,14 @@ def paper_data(tmp_path_factory):
     return str(data), truth
 
 
-def data_options(cfg: Config, data_root: str) -> list:
-    """``--cfg-options`` pointing every dataset of the config's loaders at ``data_root``."""
+def loader_options(cfg: Config, options_for) -> list:
+    """``--cfg-options`` for every dict inside the config's train/val/test loaders:
+    ``options_for(node, key)`` gives the options of the dict ``node`` found at ``key``."""
     options = []
 
     def visit(node, key):
         if isinstance(node, dict):
-            if 'data_root' in node:
-                options.append(f'{key}.data_root={data_root}/')
+            options.extend(options_for(node, key))
             for k, v in node.items():
                 visit(v, f'{key}.{k}')
         elif isinstance(node, list):
@@ -67,6 +67,12 @@ def data_options(cfg: Config, data_root: str) -> list:
     for split in ('train', 'val', 'test'):
         visit(cfg.get(f'{split}_dataloader'), f'{split}_dataloader')
     return options
+
+
+def data_options(cfg: Config, data_root: str) -> list:
+    """``--cfg-options`` pointing every dataset of the config's loaders at ``data_root``."""
+    return loader_options(cfg, lambda node, key: [f'{key}.data_root={data_root}/']
+                          if 'data_root' in node else [])
 
 
 def cpu_options(standin_model_dir):
@@ -171,22 +177,9 @@ def test_paper_config_needs_the_converted_hybrik_file(standin_model_dir, tmp_pat
 
 def feature_options(cfg: Config, root: str, checkpoint: str) -> list:
     """``--cfg-options`` pointing every ``feature_cfg`` of the loaders at ``root``."""
-    options = []
-
-    def visit(node, key):
-        if isinstance(node, dict):
-            if 'feature_cfg' in node:
-                options.extend([f'{key}.feature_cfg.root={root}',
-                                f'{key}.feature_cfg.checkpoint={checkpoint}'])
-            for k, v in node.items():
-                visit(v, f'{key}.{k}')
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                visit(v, f'{key}.{i}')
-
-    for split in ('train', 'val', 'test'):
-        visit(cfg.get(f'{split}_dataloader'), f'{split}_dataloader')
-    return options
+    return loader_options(cfg, lambda node, key: [
+        f'{key}.feature_cfg.root={root}', f'{key}.feature_cfg.checkpoint={checkpoint}']
+        if 'feature_cfg' in node else [])
 
 
 def test_paper_features_config_trains_one_iteration(paper_data, standin_model_dir,
