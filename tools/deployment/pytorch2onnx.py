@@ -81,12 +81,13 @@ class NeckHeadForExport(nn.Module):
         return tuple(out[k] for k in NETWORK_OUTPUTS)
 
 
-def model_head_cfg(config, cfg_options=None):
+def model_head_cfg(config, cfg_options=None, body_model_dir=None):
     """The head's config as plain json data (the ONNX backend rebuilds the IK and the
-    body model from it)."""
+    body model from it), with the body model folder the export used."""
     from unspat_mm.apis.model_loading import load_config
     head = load_config(config, cfg_options).model.head.to_dict()
-    head['body_model'].pop('standin_if_missing', None)
+    if body_model_dir is not None:
+        head['body_model']['model_dir'] = body_model_dir
     return head
 
 
@@ -125,7 +126,7 @@ def export(config, checkpoint, out_dir, body_model_dir=None, opset=17, cfg_optio
                     frame_interval=settings.frame_interval, crop_cfg=settings.crop_cfg,
                     focal=float(model.head.focal), summary=info['summary'],
                     is_standin=bool(info['is_standin']), outputs=list(NETWORK_OUTPUTS),
-                    head_cfg=model_head_cfg(config, cfg_options),
+                    head_cfg=model_head_cfg(config, cfg_options, body_model_dir),
                     opset=opset, torch=torch.__version__)
         with open(osp.join(tmp, META_FILE), 'w') as f:
             json.dump(meta, f, indent=1, default=list)
