@@ -1,8 +1,8 @@
 # The embedded default: a CPU-sized UNSPAT trained for a few minutes on the synthetic
 # occluded video benchmark (shaded bodies in procedural motion over clutter, tracker-like
 # box jitter for SAM to undo, occluders for the uncertainty re-weighting). Generated once
-# and cached under data/synthetic; needs neither SMPL nor any download (the stand-in body
-# model is generated on first use; its numbers are not SMPL numbers).
+# and cached under data/synthetic; needs neither SMPL nor any download (the tools write the
+# stand-in body model, see standin_body_model_dir below; its numbers are not SMPL numbers).
 # docs/synthetic_benchmark.md describes the benchmark, this recipe and its results.
 #   python tools/train.py configs/unspat_synthetic.py
 #   python tools/test.py configs/unspat_synthetic.py CHECKPOINT --baseline

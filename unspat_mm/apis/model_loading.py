@@ -87,7 +87,6 @@ def make_standin_body_model(model_dir: str) -> bool:
 
 def _prepare_body_model(cfg: Config, body_model_dir: Optional[str]) -> Tuple[str, bool]:
     body = cfg.model.head.body_model
-    body.pop('standin_if_missing', None)  # the inferencer never writes into a config's folder
     if body_model_dir is not None:
         body.model_dir = body_model_dir
     elif cfg.get('standin_body_model_dir') and body.model_dir == cfg.standin_body_model_dir:

@@ -81,5 +81,5 @@ class OnnxBackend:
         out = {k: torch.from_numpy(v) for k, v in zip(NETWORK_OUTPUTS, values)}
         with torch.no_grad():
             out.update(self.head.mesh_from_keypoints(out['keypoints3d'], out['twist'],
-                                                     out['betas']))
+                                                     out['betas'], sigma=out['sigma']))
         return {k: out[k].float().numpy() for k in OUTPUT_KEYS}

@@ -213,3 +213,20 @@ def test_only_a_config_that_asks_for_the_standin_gets_one(tmp_path):
     paper = Config.fromfile('configs/unspat_3dpw.py')  # real SMPL only: nothing is written
     assert 'standin_body_model_dir' not in paper
     prepare_config_body_model(paper)
+
+
+def test_concurrent_writers_each_find_a_whole_standin(tmp_path):
+    """Distributed ranks call ensure_standin_body_model at once: every one of them returns
+    only when the model and its regressor are complete."""
+    import subprocess
+    import sys
+    target = str(tmp_path / 'shared')
+    code = ('import sys; from unspat_mm.datasets.synthetic import ensure_standin_body_model; '
+            'from unspat_mm.models.body import SMPLBodyModel; '
+            'ensure_standin_body_model(sys.argv[1]); '
+            'print(SMPLBodyModel(sys.argv[1]).is_standin)')
+    procs = [subprocess.Popen([sys.executable, '-c', code, target], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
+    assert [out.strip().splitlines()[-1] for out, _ in outputs] == ['True'] * 3

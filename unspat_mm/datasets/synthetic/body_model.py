@@ -6,6 +6,7 @@ generated dataset includes a fingerprint of the model files.
 """
 import hashlib
 import logging
+import time
 
 from mmengine.logging import print_log
 
@@ -65,8 +66,15 @@ def ensure_standin_body_model(model_dir, gender='neutral'):
               logger='current', level=logging.WARNING)
     try:
         make_standin_files(model_dir)
-    except FileExistsError:  # another process was faster
-        pass
+    except FileExistsError:  # another process is writing it: its model file comes last
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                return resolve_body_model_file(model_dir, gender)[1]
+            except FileNotFoundError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     return True
 
 

@@ -330,8 +330,20 @@ def make_standin_files(out_dir, seed=0, force=False):
         raise NotADirectoryError(f'{out_dir} exists and is not a directory')
     os.makedirs(out_dir, exist_ok=True)
     arrays, h36m = build_standin_arrays(seed)
-    np.savez_compressed(paths[0], **arrays)
-    np.save(paths[1], h36m)
-    with open(paths[2], 'w') as f:
+    # each file appears whole (temporary name, then rename), the model last: a process that
+    # finds the model file also finds its regressor (distributed ranks call this at once)
+    with open(_temporary(paths[2]), 'w') as f:
         f.write(_README.format(model=names[0], h36m=names[1], seed=seed))
+    os.replace(_temporary(paths[2]), paths[2])
+    with open(_temporary(paths[1]), 'wb') as f:
+        np.save(f, h36m)
+    os.replace(_temporary(paths[1]), paths[1])
+    with open(_temporary(paths[0]), 'wb') as f:
+        np.savez_compressed(f, **arrays)
+    os.replace(_temporary(paths[0]), paths[0])
     return paths
+
+
+def _temporary(path):
+    """A per-process temporary name beside ``path``."""
+    return f'{path}.{os.getpid()}.tmp'

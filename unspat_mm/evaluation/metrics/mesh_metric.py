@@ -180,7 +180,8 @@ class MeshMetric(BaseMetric):
             body = self._body_model(theta, betas)
         for i, sample in enumerate(todo):
             for key in ('vertices', 'joints14', 'joints17'):
-                sample.setdefault(f'gt_{key}', body[key][i])
+                if _lookup(sample, f'gt_{key}', required=False) is None:
+                    sample[f'gt_{key}'] = body[key][i]
 
     def _joints(self, sample: dict, key: str) -> np.ndarray:
         joints = _to_numpy(_lookup(sample, key)).astype(np.float64)

@@ -38,8 +38,8 @@ class RootOrientationMetric(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
-            if not bool(np.asarray(sample.get('valid', True))) or not bool(
-                    np.asarray(sample.get('smpl_valid', 1.))):
+            if not bool(_numpy(sample.get('valid', True))) or not bool(
+                    _numpy(sample.get('smpl_valid', 1.))):
                 continue
             pred = Rotation.from_rotvec(_numpy(sample['pred_theta'])[:3])
             gt = Rotation.from_rotvec(_numpy(sample['theta'])[:3])

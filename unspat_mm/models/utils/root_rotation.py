@@ -88,16 +88,17 @@ def procrustes_rotation(source: Tensor, target: Tensor, weights: Optional[Tensor
     cov = y.transpose(1, 2) @ (weights[..., None] * x)  # sum_n w_n y_n x_n^T
     eye = torch.eye(3, dtype=cov.dtype, device=cov.device)
     with torch.no_grad():
-        # float64 for a 3 x 3 SVD costs little and keeps float32 round trips at rounding level
-        u, s, vh = torch.linalg.svd(cov.double())
+        # float64 for a 3 x 3 SVD costs little and keeps float32 round trips at rounding
+        # level; on the CPU, because MPS has no float64 and batched 3 x 3 SVDs are slow on GPUs
+        u, s, vh = torch.linalg.svd(cov.detach().cpu().double())
         d = torch.where(torch.linalg.det(u @ vh) < 0, -1., 1.).to(s)
         signs = torch.stack([torch.ones_like(d), torch.ones_like(d), d], dim=-1)
         rot0 = u @ (signs[..., None] * vh)
-        rot0 = torch.where((s.sum(-1) > 0)[:, None, None], rot0, eye.double())
+        rot0 = torch.where((s.sum(-1) > 0)[:, None, None], rot0, torch.eye(3).double())
         signed = s * signs
         eigvals = torch.stack([signed[:, 1] + signed[:, 2], signed[:, 0] + signed[:, 2],
                                signed[:, 0] + signed[:, 1]], dim=-1)
-        rms = (weights * (x * x).sum(-1)).sum(-1).clamp(min=0).sqrt().double()
+        rms = (weights * (x * x).sum(-1)).sum(-1).clamp(min=0).sqrt().cpu().double()
         floor = _REL_FLOOR * s.sum(-1) + eps * rms + 1e-12
         eigvals = torch.maximum(eigvals, floor[:, None])
         k_inv = (vh.transpose(-1, -2) @ (vh / eigvals[..., None])).to(cov)  # V diag(1/l) V^T
