@@ -152,3 +152,22 @@ def test_frozen_image_model_refuses_a_checkpoint_without_backbone(standin_model_
     with pytest.raises(KeyError, match='no backbone weights'):
         model.load_state_dict(features_trained, strict=False)
     model.load_state_dict(model.state_dict())  # a complete one loads
+
+
+def test_a_converted_file_of_other_conventions_is_refused(standin_model_dir, tmp_path):
+    """A camera-less HybrIK or mmhuman3d file (depth factor 2.0 m, ImageNet RGB statistics)
+    into a config that expects others: an error naming the options to set, not scaled
+    keypoints and shifted features."""
+    model = MODELS.build(tiny_cfg(standin_model_dir))  # cube 2.2, ImageNet RGB statistics
+    path = str(tmp_path / 'mmhuman3d_converted.pth')
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith('neck.')}
+    rgb = dict(pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375])
+    torch.save(dict(state_dict=state, meta=dict(depth_factor=2.0, **rgb)), path)
+    with pytest.raises(ValueError, match=r'--cfg-options model.head.cube_size=2.0'):
+        model.load_pretrained(path)
+    bgr = dict(pixel_mean=[103.53, 116.535, 122.4], pixel_std=[57.375, 57.12, 58.395])
+    torch.save(dict(state_dict=state, meta=dict(depth_factor=2.2, **bgr)), path)
+    with pytest.raises(ValueError, match=r'model.data_preprocessor.mean="\[103.53'):
+        model.load_pretrained(path)
+    torch.save(dict(state_dict=state, meta=dict(depth_factor=2.2, **rgb)), path)
+    assert model.load_pretrained(path)['loaded']  # matching conventions load

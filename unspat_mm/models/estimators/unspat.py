@@ -165,6 +165,7 @@ class UNSPAT(BaseModel):
             dict: ``loaded``, ``kept`` (keys left as initialised) and ``ignored`` lists.
         """
         checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        self._check_conventions(path, checkpoint.get('meta') or {})
         state = checkpoint.get('state_dict', checkpoint)
         state = {k[len('module.'):] if k.startswith('module.') else k: v
                  for k, v in state.items()}
@@ -194,6 +195,24 @@ class UNSPAT(BaseModel):
                   f'kept as initialised: {sorted({k.split(".")[0] for k in kept})} '
                   f'({len(kept)} tensors){note}.', logger='current')
         return dict(loaded=sorted(state), kept=kept, ignored=ignored)
+
+    def _check_conventions(self, path: str, meta: dict) -> None:
+        """The depth factor and the pixel statistics a converted file was trained with
+        (``meta`` of ``tools/model_converters/hybrik_to_unspat.py``) must be this model's:
+        otherwise its keypoints come out scaled and its features off, silently."""
+        wrong = []
+        if 'depth_factor' in meta and abs(meta['depth_factor'] - self.head.cube_size) > 1e-6:
+            wrong.append(f'model.head.cube_size={meta["depth_factor"]}')
+        preprocessor = self.data_preprocessor if self.backbone is not None else None
+        for key in ('mean', 'std'):
+            want = meta.get(f'pixel_{key}')
+            have = getattr(preprocessor, key, None)
+            if want is not None and have is not None and not torch.allclose(
+                    have.flatten().cpu(), torch.tensor(want, dtype=have.dtype), atol=1e-3):
+                wrong.append(f'model.data_preprocessor.{key}="{list(want)}"')
+        if wrong:
+            raise ValueError(f'{path} was trained with other conventions than this config; '
+                             f'add --cfg-options {" ".join(wrong)} (docs/hybrik_checkpoint.md).')
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys, error_msgs):
