@@ -47,6 +47,18 @@ def apply_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return points @ affine[:, :2].T + affine[:, 2]
 
 
+def crop_keypoints2d(results: dict, affines: np.ndarray, input_size: Tuple[int, int]) -> None:
+    """Map ``results['keypoints2d']`` (T, K, 2) into the crops by their (T, 2, 3) affines, in
+    place, and mark keypoints that fall outside the ``input_size`` (w, h) crop invalid."""
+    if 'keypoints2d' not in results:
+        return
+    kp = np.stack([apply_affine(k, a) for k, a in zip(results['keypoints2d'], affines)])
+    results['keypoints2d'] = kp.astype(np.float32)
+    inside = ((kp >= 0) & (kp < np.array(input_size))).all(-1)
+    valid = np.asarray(results.get('keypoints2d_valid', np.ones(kp.shape[:2])))
+    results['keypoints2d_valid'] = (valid * inside).astype(np.float32)
+
+
 @TRANSFORMS.register_module()
 class VideoBBoxCrop(BaseTransform):
     """Warp each frame's box to ``input_size``; move the 2D keypoints along.
@@ -119,12 +131,7 @@ class VideoBBoxCrop(BaseTransform):
             cv2.warpAffine(img, to_cv2_affine(a), self.input_size, flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=(self.border_value, ) * 3)
             for img, a in zip(imgs, affines)])
-        if 'keypoints2d' in results:
-            kp = np.stack([apply_affine(k, a) for k, a in zip(results['keypoints2d'], affines)])
-            results['keypoints2d'] = kp.astype(np.float32)
-            inside = ((kp >= 0) & (kp < np.array(self.input_size))).all(-1)
-            valid = np.asarray(results.get('keypoints2d_valid', np.ones(kp.shape[:2])))
-            results['keypoints2d_valid'] = (valid * inside).astype(np.float32)
+        crop_keypoints2d(results, affines, self.input_size)
         if rot:
             self._rotate_3d(results, rot)
         results['crop_affine'] = affines.astype(np.float32)
@@ -150,4 +157,3 @@ class VideoBBoxCrop(BaseTransform):
         return (f'{type(self).__name__}(input_size={self.input_size}, bbox_key={self.bbox_key!r}, '
                 f'padding={self.padding}, scale_factor={self.scale_factor}, rot_factor='
                 f'{self.rot_factor}, rot_prob={self.rot_prob}, shift_factor={self.shift_factor})')
-

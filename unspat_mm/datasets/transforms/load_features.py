@@ -3,7 +3,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from unspat_mm.registry import TRANSFORMS
-from .bbox_crop import apply_affine, bbox_crop_affine
+from .bbox_crop import bbox_crop_affine, crop_keypoints2d
 
 __all__ = ['LoadVideoFeatures']
 
@@ -44,12 +44,7 @@ class LoadVideoFeatures(BaseTransform):
                              f'({len(rows)}, 4), got {boxes.shape}')
         boxes = boxes * np.array([1., 1., padding, padding])
         affines = np.stack([bbox_crop_affine(b, input_size) for b in boxes])
-        if 'keypoints2d' in results:
-            kp = np.stack([apply_affine(k, a) for k, a in zip(results['keypoints2d'], affines)])
-            results['keypoints2d'] = kp.astype(np.float32)
-            inside = ((kp >= 0) & (kp < np.array(input_size))).all(-1)
-            valid = np.asarray(results.get('keypoints2d_valid', np.ones(kp.shape[:2])))
-            results['keypoints2d_valid'] = (valid * inside).astype(np.float32)
+        crop_keypoints2d(results, affines, input_size)
         results['crop_affine'] = affines.astype(np.float32)
         results['crop_bbox'] = boxes.astype(np.float32)
         results['input_size'] = input_size
