@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from ik_helpers import finite_with_grads
 from scipy.spatial.transform import Rotation
 
 from unspat_mm.models.body import SMPLBodyModel
@@ -34,12 +35,6 @@ def rest_skeletons(batch, seed, dtype=torch.float32):
 def posed(rest, rot, shift=0.):
     """Keypoints whose root points are the rest ones turned by ``rot`` (B, 3, 3), shifted."""
     return (rest - rest[:, :1]) @ rot.transpose(-1, -2) + shift
-
-
-def is_rotation(rot, tol=1e-5):
-    eye = torch.eye(3, dtype=rot.dtype)
-    return ((rot.transpose(-1, -2) @ rot - eye).abs().max() < tol
-            and (torch.linalg.det(rot) - 1).abs().max() < tol)
 
 
 def hybrik_svd_root(keypoints, rest, unit):
@@ -103,24 +98,6 @@ def test_implicit_gradient_matches_finite_differences():
         lambda t: procrustes_rotation(planar.expand(3, 4, 3), t), (target, ))
 
 
-def _finite_with_grads(keypoints, rest, weights=None):
-    keypoints = keypoints.clone().requires_grad_()
-    rest = rest.clone().requires_grad_()
-    if weights is not None:
-        weights = weights.clone().requires_grad_()
-    twist = torch.tensor([1., 0.]).expand(keypoints.shape[0], 23, 2)
-    rot, theta = twist_swing_ik(keypoints, twist, rest, weights=weights)
-    assert torch.isfinite(rot).all() and torch.isfinite(theta).all()
-    assert is_rotation(rot)
-    g = torch.Generator().manual_seed(0)
-    loss = (rot * torch.randn(rot.shape, generator=g)).sum() + (
-        theta * torch.randn(theta.shape, generator=g)).sum()
-    loss.backward()
-    for x in (keypoints, rest) + ((weights, ) if weights is not None else ()):
-        assert torch.isfinite(x.grad).all()
-    return rot
-
-
 @pytest.mark.parametrize('case', ['coincident_children', 'all_at_pelvis', 'collinear',
                                   'zero_hip_bone', 'all_zero', 'zero_rest'])
 @pytest.mark.parametrize('weighted', [False, True])
@@ -141,7 +118,7 @@ def test_degenerate_root_points_give_finite_values_and_gradients(case, weighted)
     else:
         rest = torch.zeros_like(rest)
     weights = torch.rand(4, 29, generator=torch.Generator().manual_seed(7)) if weighted else None
-    _finite_with_grads(keypoints, rest, weights)
+    finite_with_grads(keypoints, rest, weights=weights)
     if case == 'all_zero':  # nothing to fit: identity
         assert torch.allclose(root_rotation(keypoints, rest, weights), torch.eye(3).expand(4, 3, 3))
 

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 from einops import rearrange
+from ik_helpers import finite_with_grads
 
 from unspat_mm.models.body import SMPLBodyModel
 from unspat_mm.models.utils import (axis_angle_to_matrix, forward_kinematics, geodesic_distance,
@@ -60,12 +61,6 @@ def report(name, joint_err, rot_err):
     print(f'\n[{name}] joints: max {joint_err.max() * 1e3:.2e} mm, mean '
           f'{joint_err.mean() * 1e3:.2e} mm; local rotations: max {rot_err.max():.2e} rad, mean '
           f'{rot_err.mean():.2e} rad')
-
-
-def is_rotation(rot, tol=1e-5):
-    eye = torch.eye(3, dtype=rot.dtype)
-    return ((rot.transpose(-1, -2) @ rot - eye).abs().max() < tol
-            and (torch.linalg.det(rot) - 1).abs().max() < tol)
 
 
 def test_forward_kinematics_rigid_chain():
@@ -195,40 +190,26 @@ def _valid_inputs(batch=4, seed=7):
     return joints - joints[:, :1], torch.stack([phi.cos(), phi.sin()], -1), rest
 
 
-def _check_finite_and_grads(keypoints, twist, rest):
-    keypoints = keypoints.clone().requires_grad_()
-    twist = twist.clone().requires_grad_()
-    rot, theta = twist_swing_ik(keypoints, twist, rest)
-    assert torch.isfinite(rot).all() and torch.isfinite(theta).all()
-    assert is_rotation(rot)
-    g = torch.Generator().manual_seed(0)
-    loss = (rot * torch.randn(rot.shape, generator=g)).sum() + (
-        theta * torch.randn(theta.shape, generator=g)).sum()
-    loss.backward()
-    assert torch.isfinite(keypoints.grad).all() and torch.isfinite(twist.grad).all()
-    return rot
-
-
 def test_degenerate_zero_length_bones_and_zero_keypoints():
     keypoints, twist, rest = _valid_inputs()
     kp = keypoints.clone()
     kp[:, 4] = kp[:, 1]  # left knee on the left hip: zero target bone
     kp[:, 24] = kp[:, 15]  # head top on the head
-    rot = _check_finite_and_grads(kp, twist, rest)
+    rot = finite_with_grads(kp, rest, twist=twist)
     # no swing information -> only the predicted twist about the rest bone
     assert geodesic_distance(rot[:, 1], rotation_about_axis(
         rest[:, 4] - rest[:, 1], twist[:, 0, 0], twist[:, 0, 1])).max() < 1e-5
     rest_zero = rest.clone()
     rest_zero[:, 20] = rest_zero[:, 18]  # zero rest bone (left elbow -> wrist)
-    _check_finite_and_grads(keypoints, twist, rest_zero)
-    _check_finite_and_grads(torch.zeros_like(keypoints), twist, rest)
-    _check_finite_and_grads(torch.zeros_like(keypoints), torch.zeros_like(twist),
-                            torch.zeros_like(rest))
+    finite_with_grads(keypoints, rest_zero, twist=twist)
+    finite_with_grads(torch.zeros_like(keypoints), rest, twist=twist)
+    finite_with_grads(torch.zeros_like(keypoints), torch.zeros_like(rest),
+                      twist=torch.zeros_like(twist))
 
 
 def test_degenerate_twist_zero_pair_means_no_twist():
     keypoints, twist, rest = _valid_inputs()
-    rot = _check_finite_and_grads(keypoints, torch.zeros_like(twist), rest)
+    rot = finite_with_grads(keypoints, rest, twist=torch.zeros_like(twist))
     rot_ref, _ = twist_swing_ik(keypoints, torch.tensor([1., 0.]).expand_as(twist), rest)
     assert torch.allclose(rot, rot_ref, atol=1e-6)
 
@@ -244,7 +225,7 @@ def test_degenerate_antiparallel_and_parallel_bones():
     kp[1, 20] = kp[1, 18] - bone[1] + torch.tensor([0., 1e-7, 0.])
     # root: hip line parallel to the spine bone (degenerate for a frame built from the two)
     kp[2, 3] = kp[2, 0] + (kp[2, 2] - kp[2, 1])
-    rot = _check_finite_and_grads(kp, twist, rest)
+    rot = finite_with_grads(kp, rest, twist=twist)
     joints, _ = forward_kinematics(rot, rest)
     # the reversed forearm is still reached: the swing is a half-turn
     assert (joints[:2, 20] - joints[:2, 18] + bone[:2]).norm(dim=-1).max() < 1e-5
