@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from unspat_mm.engine.checkpoint import from_weights_only_safe, load_weights_only
+from unspat_mm.engine.checkpoint import from_weights_only_safe, load_weights_only, model_state_dict
 from unspat_mm.models.body.smpl_layer import resolve_body_model_file
 from unspat_mm.registry import MODELS
 
@@ -166,9 +166,7 @@ def init_unspat_model(config: Union[str, Config], checkpoint: Optional[str] = No
             raise ValueError(f'Checkpoint {checkpoint!r} holds a {type(raw).__name__}, not a '
                              'dict with a state_dict')
         meta = raw.get('meta') or {}
-        state = raw.get('state_dict', raw)
-        state = {k[len('module.'):] if k.startswith('module.') else k: v
-                 for k, v in state.items()}
+        state = model_state_dict(raw)
         summary = checkpoint_summary(meta)
         _check_state_dict(model, state, checkpoint, settings.config_name, summary)
         model.load_state_dict(state, strict=True)

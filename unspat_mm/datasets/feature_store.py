@@ -34,6 +34,8 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from unspat_mm.engine.checkpoint import model_state_dict
+
 __all__ = ['FEATURE_FORMAT', 'FeatureStore', 'backbone_fingerprint',
            'checkpoint_backbone_fingerprint', 'annotation_digest', 'feature_store_dir',
            'shard_path', 'write_json_atomic', 'write_shard_atomic', 'IDENTITY_FIELDS',
@@ -77,9 +79,7 @@ def checkpoint_backbone_fingerprint(path: str) -> str:
     key = (osp.realpath(path), stat.st_size, stat.st_mtime_ns)
     if key not in _FINGERPRINTS:
         checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-        state = checkpoint.get('state_dict', checkpoint)
-        state = {k[len('module.'):] if k.startswith('module.') else k: v
-                 for k, v in state.items()}
+        state = model_state_dict(checkpoint)
         backbone = {k[len('backbone.'):]: v for k, v in state.items()
                     if k.startswith('backbone.')}
         if not backbone:

@@ -38,6 +38,20 @@ _NDARRAY_TAG = '__unspat_ndarray__'
 _HISTORY_TAG = '__unspat_history_buffer__'
 
 
+def model_state_dict(checkpoint: dict) -> dict:
+    """The weights of a loaded checkpoint: its ``state_dict`` (or the dict itself, for a
+    bare state dict), with the ``module.`` prefix of a DDP-wrapped model removed.
+
+    Args:
+        checkpoint (dict): what ``torch.load`` / mmengine's loaders returned.
+
+    Returns:
+        dict: parameter and buffer names -> tensors.
+    """
+    state = checkpoint.get('state_dict', checkpoint)
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+
+
 def to_weights_only_safe(obj: Any) -> Any:
     """Recursively replace numpy arrays/scalars and HistoryBuffers by tensors,
     Python numbers and tagged dicts, so that ``torch.load(weights_only=True)``

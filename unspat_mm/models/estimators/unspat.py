@@ -13,6 +13,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
+from unspat_mm.engine.checkpoint import model_state_dict
 from unspat_mm.registry import MODELS
 
 # Ground-truth fields the head's loss reads from each data sample (see IKMeshHead.loss).
@@ -166,9 +167,7 @@ class UNSPAT(BaseModel):
         """
         checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
         self._check_conventions(path, checkpoint.get('meta') or {})
-        state = checkpoint.get('state_dict', checkpoint)
-        state = {k[len('module.'):] if k.startswith('module.') else k: v
-                 for k, v in state.items()}
+        state = model_state_dict(checkpoint)
         ignored = [k for k in state if k.startswith('backbone.') and self.backbone is None]
         state = {k: v for k, v in state.items() if k not in ignored}
         own = self.state_dict()
