@@ -12,6 +12,7 @@ from apis_helpers import EMBEDDED, build_model
 from unspat_mm.apis import CropMaker, TrackWindowBuffer, UNSPATInferencer, encode_middle_frame
 from unspat_mm.apis.model_loading import inference_settings
 from unspat_mm.datasets.base_video_dataset import window_rows
+from unspat_mm.models.utils import axis_angle_to_matrix, geodesic_distance
 from unspat_mm.registry import MODELS
 
 
@@ -54,6 +55,9 @@ def test_middle_frame_neck_equals_the_neck(config, one_thread):
     cfg = Config.fromfile(config)
     torch.manual_seed(0)
     neck = MODELS.build(cfg.model.neck).eval()
+    with torch.no_grad():  # non-zero biases (the folded last layer handles them) and SAM
+        for param in neck.parameters():  # warps that are not the identity
+            param.add_(0.05 * torch.randn_like(param))
     t = inference_settings(cfg).num_frames
     feats = torch.randn(2, t, neck.in_channels, *neck.feat_size)
     with torch.no_grad():
@@ -61,6 +65,7 @@ def test_middle_frame_neck_equals_the_neck(config, one_thread):
         middle, uncertainty = encode_middle_frame(neck, feats)
     torch.testing.assert_close(middle, full.feats, atol=1e-5, rtol=0)
     torch.testing.assert_close(uncertainty, full.uncertainty, atol=0, rtol=0)
+    assert middle.is_contiguous()
 
 
 def _naive(model, crop, frames, boxes, targets, start, stop, causal):
@@ -93,10 +98,17 @@ def test_streaming_equals_running_the_model_on_every_window(causal, synthetic_vi
     naive = _naive(model, CropMaker(inference_settings(Config.fromfile(EMBEDDED)).crop_cfg),
                    frames, boxes, range(20), 0, 20, causal)
     for s, n in zip(streamed, naive):
+        # measured: network outputs 2e-7, vertices and joints 5e-6 m, rotations 7e-5 rad
         for key in ('keypoints3d', 'camera', 'betas', 'sigma'):
+            np.testing.assert_allclose(s[key], n[key][0].numpy(), atol=1e-6, rtol=0, err_msg=key)
+        for key in ('vertices', 'joints24'):
             np.testing.assert_allclose(s[key], n[key][0].numpy(), atol=1e-5, rtol=0, err_msg=key)
-        np.testing.assert_allclose(s['vertices'], n['vertices'][0].numpy(), atol=1e-4, rtol=0)
-        np.testing.assert_allclose(s['theta'], n['theta'][0].numpy(), atol=1e-3, rtol=0)
+        # The IK amplifies the keypoints' float rounding (different batch shapes, the
+        # folded last layer) where an initialised network's swings come near pi;
+        # rotations are compared as rotations (axis-angle itself is ill-conditioned there).
+        angles = geodesic_distance(axis_angle_to_matrix(torch.from_numpy(s['theta']).view(-1, 3)),
+                                   axis_angle_to_matrix(n['theta'][0].view(-1, 3)))
+        assert angles.max() < 2e-4
     if causal:  # the causal window ignores the future: not the centred result
         centred = _naive(model, CropMaker(inference_settings(Config.fromfile(EMBEDDED)).crop_cfg),
                          frames, boxes, [5], 0, 20, False)[0]

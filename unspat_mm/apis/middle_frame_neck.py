@@ -2,13 +2,16 @@
 
 Inference reads one output per window, the middle frame's. Space2Batch attention runs
 over time at each spatial position, so every layer but the last must encode all T
-frames; in the last layer only the middle frame's queries are needed (keys and values
-still come from all frames), which saves that layer's query projection, output
-projection and FFN for T - 1 frames (about a fifth of the paper neck's cost). The result
-equals :meth:`UNSPATNeck.forward` to float rounding (``tests/test_apis``).
+frames. In the last layer only the middle frame's query is needed: its projections and
+FFN run for one token instead of T, and the key and value projections fold into that
+query (see :func:`_last_layer_middle`), so they never run on the T tokens. For the paper
+config this leaves the neck at about 0.8 of a frame's backbone + head (an unfolded neck
+costs 1.3 of it; ``tools/analysis/benchmark_inference.py``). The result equals
+:meth:`UNSPATNeck.forward` to float rounding (``tests/test_apis/test_streaming.py``).
 """
 from typing import Optional, Tuple
 
+import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
@@ -18,18 +21,36 @@ __all__ = ['encode_middle_frame']
 
 def _last_layer_middle(layer, x: Tensor, penalty: Optional[Tensor], mid: int) -> Tensor:
     """One pre-norm encoder layer (``TransformerEncoderLayer``) whose queries are the
-    middle tokens only: (N, T, d) -> (N, 1, d)."""
+    middle tokens only: (N, T, d) -> (N, 1, d).
+
+    With a single query per head the key and value projections fold into it
+    (associativity), so they never run on the T tokens: per head h of width c,
+    ``q_h . (W_k,h y_j + b_k,h) = (W_k,h^T q_h) . y_j + const`` (the constant cancels in
+    the softmax) and ``sum_j a_hj (W_v,h y_j + b_v,h) = W_v,h (sum_j a_hj y_j) + b_v,h``
+    (the weights sum to 1), with ``y = LN(x)``. The attention itself is then SDPA of the
+    folded query against the normalised tokens, shared by all heads, at the layer's
+    scale ``1 / sqrt(c)``.
+    """
     attn = layer.attn
     dims = x.shape[-1]
+    heads = attn.num_heads
     normed = layer.norm1(x)
     weight, bias = attn.qkv.weight, attn.qkv.bias
-    q = F.linear(normed[:, mid:mid + 1], weight[:dims], None if bias is None else bias[:dims])
-    kv = F.linear(normed, weight[dims:], None if bias is None else bias[dims:])
-    q = rearrange(q, 'n l (h c) -> n h l c', h=attn.num_heads)
-    k, v = rearrange(kv, 'n l (two h c) -> two n h l c', two=2, h=attn.num_heads)
+    w_q, w_k, w_v = rearrange(weight, '(three h c) d -> three h c d', three=3, h=heads)
+    b_q, _, b_v = (None, None, None) if bias is None else \
+        rearrange(bias, '(three h c) -> three h c', three=3, h=heads)
+    q = torch.einsum('nd,hcd->nhc', normed[:, mid], w_q)
+    if b_q is not None:
+        q = q + b_q
+    folded_q = rearrange(torch.einsum('nhc,hcd->nhd', q, w_k), 'n h d -> n h 1 d')
+    shared = rearrange(normed, 'n t d -> n 1 t d').expand(-1, heads, -1, -1)
     mask = attn.additive_mask(penalty, None, x.dtype)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    out = attn.proj_drop(attn.proj(rearrange(out, 'n h l c -> n l (h c)')))
+    context = F.scaled_dot_product_attention(folded_q, shared, shared, attn_mask=mask,
+                                             scale=attn.head_dims**-0.5)
+    out = torch.einsum('nhd,hcd->nhc', rearrange(context, 'n h 1 d -> n h d'), w_v)
+    if b_v is not None:
+        out = out + b_v
+    out = attn.proj_drop(attn.proj(rearrange(out, 'n h c -> n 1 (h c)')))
     y = x[:, mid:mid + 1] + out
     return y + layer.ffn(layer.norm2(y))
 
@@ -59,7 +80,9 @@ def encode_middle_frame(neck, feats: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
     b, t, h, w, _ = tokens.shape
     tokens = (tokens + rearrange(neck._temporal_pos(t), 't d -> 1 t 1 1 d')
               + rearrange(neck.spatial_embed, '(h w) d -> 1 1 h w d', h=h))
-    x = rearrange(tokens, 'b t h w d -> (b h w) t d')
+    # contiguous: for one window the rearrangement is a strided view, and every
+    # LayerNorm and residual sum would copy or inherit its strides
+    x = rearrange(tokens, 'b t h w d -> (b h w) t d').contiguous()
     transformer = neck.transformer
     penalty = None if uncertainty is None else \
         -transformer.gamma * rearrange(uncertainty, 'b t h w -> (b h w) t')
@@ -67,4 +90,7 @@ def encode_middle_frame(neck, feats: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
         x, _ = layer(x, penalty)
     middle = transformer.norm(_last_layer_middle(transformer.layers[-1], x, penalty, t // 2))
     middle = neck.norm(middle)
-    return rearrange(middle, '(b h w) 1 d -> b d h w', b=b, h=h, w=w), uncertainty
+    # contiguous: the head's deconvolutions are about 1.5x slower on the channels-last
+    # strides the rearrangement leaves
+    middle = rearrange(middle, '(b h w) 1 d -> b d h w', b=b, h=h, w=w).contiguous()
+    return middle, uncertainty

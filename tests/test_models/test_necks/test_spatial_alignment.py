@@ -114,6 +114,16 @@ def test_correlation_volume_is_cosine_similarity_at_each_offset():
         ref = F.cosine_similarity(cur[:, :, y, x], adj[:, :, yy, xx], dim=1) if inside \
             else torch.zeros(2)
         torch.testing.assert_close(corr[:, d, y, x], ref, atol=1e-6, rtol=0)
+    # every offset at every position, against shifted copies of the adjacent map
+    unit_cur, unit_adj = F.normalize(cur, dim=1), F.normalize(adj, dim=1)
+    for dy in range(-k, k + 1):
+        for dx in range(-k, k + 1):
+            shifted = torch.zeros_like(unit_adj)
+            shifted[:, :, max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)] = \
+                unit_adj[:, :, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)]
+            d = (dy + k) * (2 * k + 1) + (dx + k)
+            torch.testing.assert_close(corr[:, d], (unit_cur * shifted).sum(1), atol=1e-6,
+                                       rtol=0)
 
 
 def test_wrong_feature_size_is_explained():

@@ -9,6 +9,7 @@ from scipy.stats import mannwhitneyu
 import unspat_mm  # noqa: F401
 from unspat_mm.models.necks import (UncertaintyEstimator, make_synthetic_artifacts,
                                     sample_artifact_mask)
+from unspat_mm.models.necks.uncertainty import temporal_median
 
 
 def test_mask_marks_exactly_the_swapped_positions():
@@ -87,3 +88,23 @@ def test_estimator_learns_to_find_artifacts(one_thread):
     print(f'held-out AUROC {auroc:.4f} ({pos.numel()} swapped, {neg.numel()} clean), '
           f'final BCE {loss.item():.4f}, {time.time() - start:.1f}s')
     assert auroc > 0.9
+
+
+@pytest.mark.parametrize('frames', [1, 2, 3, 7, 8, 15, 16, 17])
+def test_inference_median_equals_torch_median(frames):
+    """Without a gradient the sorting network gives torch.median's values bit for bit,
+    ties and an even count (the lower middle value) included; with a gradient it is
+    torch.median with its gradient."""
+    gen = torch.Generator().manual_seed(frames)
+    for feats in (torch.randn(2, frames, 5, 3, 4, generator=gen),
+                  torch.randint(0, 3, (2, frames, 5, 3, 4), generator=gen).float()):
+        expected = feats.median(dim=1, keepdim=True).values
+        with torch.no_grad():
+            assert torch.equal(temporal_median(feats), expected)
+        assert torch.equal(temporal_median(feats.movedim(1, 3), dim=3),
+                           expected.movedim(1, 3))
+    leaf = torch.randn(1, frames, 2, 2, 2, generator=gen, requires_grad=True)
+    temporal_median(leaf).sum().backward()
+    picked = leaf.median(dim=1, keepdim=True).indices
+    expected_grad = torch.zeros_like(leaf).scatter_(1, picked, 1.0)
+    assert torch.equal(leaf.grad, expected_grad)

@@ -7,6 +7,7 @@ network learns, with BCE, to output 1 at the replaced positions and 0
 elsewhere. Its sigmoid output ``U`` (B, T, H, W) in [0, 1] re-weights the
 attention (see :mod:`.space2batch_attention`).
 """
+import functools
 import warnings
 from typing import Optional, Tuple
 
@@ -70,20 +71,51 @@ def make_synthetic_artifacts(feats: Tensor, ratio: float, patch_size: int,
     return corrupted, mask.to(feats.dtype), donor
 
 
-def temporal_median(feats: Tensor, dim: int = 1) -> Tensor:
-    """``feats.median(dim, keepdim=True).values``, also inside an ONNX export.
+@functools.lru_cache(maxsize=None)
+def _median_network(n: int) -> Tuple[Tuple[int, int], ...]:
+    """Compare-exchange pairs (i, j), i < j, that move the ``(n - 1) // 2``-th smallest
+    of n values to position ``(n - 1) // 2``: Batcher's merge-exchange sorting network
+    (Knuth, TAOCP 3, Algorithm 5.2.2M), pruned to the comparators that position
+    depends on (53 of 63 for n = 16)."""
+    pairs = []
+    top = 1 << ((n - 1).bit_length() - 1) if n > 1 else 0
+    p = top
+    while p > 0:
+        q, r, d = top, 0, p
+        while True:
+            pairs += [(i, i + d) for i in range(n - d) if i & p == r]
+            if q == p:
+                break
+            d, q, r = q - p, q >> 1, p
+        p >>= 1
+    needed, kept = {(n - 1) // 2}, []
+    for i, j in reversed(pairs):
+        if i in needed or j in needed:
+            kept.append((i, j))
+            needed |= {i, j}
+    return tuple(reversed(kept))
 
-    torch's median is the lower of the two middle values for an even count. ONNX has
-    no median operator (torch's exporters fail on it), so during an export the same
-    element is taken from a sort: position ``(n - 1) // 2`` of the sorted values, which
-    is exactly median's value (``tests/test_tools/test_pytorch2onnx.py``). Eager
-    execution keeps ``torch.median`` itself, and with it its gradient (with tied values
-    the two may route the gradient to different, equal-valued elements).
+
+def temporal_median(feats: Tensor, dim: int = 1) -> Tensor:
+    """``feats.median(dim, keepdim=True).values``: the lower of the two middle values
+    for an even count, as torch's median.
+
+    Where a gradient is needed (training) it is ``torch.median`` itself, with its
+    gradient. Otherwise (inference, evaluation, ONNX export) the same values come from
+    a sorting network of elementwise ``minimum``/``maximum`` over the ``n`` slices:
+    every output is one of the inputs, so the values are bit-identical
+    (``tests/test_models/test_necks/test_uncertainty.py``); it is about 9x faster on
+    the CPU for T = 16 than ``torch.median`` over a non-last dimension, and ONNX has
+    Min/Max but no median operator (torch's exporters fail on ``torch.median``).
     """
-    if torch.onnx.is_in_onnx_export():
-        n = feats.shape[dim]
-        return feats.sort(dim=dim).values.narrow(dim, (n - 1) // 2, 1)
-    return feats.median(dim=dim, keepdim=True).values
+    needs_grad = torch.is_grad_enabled() and feats.requires_grad
+    if needs_grad and not torch.onnx.is_in_onnx_export():
+        return feats.median(dim=dim, keepdim=True).values
+    values = list(feats.unbind(dim))
+    for i, j in _median_network(len(values)):
+        values[i], values[j] = torch.minimum(values[i], values[j]), torch.maximum(
+            values[i], values[j])
+    return values[(len(values) - 1) // 2].unsqueeze(dim)
 
 
 @MODELS.register_module()
