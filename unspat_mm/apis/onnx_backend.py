@@ -1,7 +1,15 @@
-"""Run the ONNX files of ``tools/deployment/pytorch2onnx.py`` with onnxruntime."""
+"""Run the ONNX files of ``tools/deployment/pytorch2onnx.py`` with onnxruntime.
+
+``neck_head.onnx`` holds the whole head, the twist-swing IK and the body model included
+(the IK's root fit is exported as Horn's quaternion method, see
+:mod:`unspat_mm.models.utils.root_rotation`), so every output of ``predict`` comes from
+onnxruntime and no PyTorch model is built here. The body model's arrays are constants of
+that graph: changing the body model (e.g. the stand-in for SMPL) means exporting again.
+"""
+import hashlib
 import json
 import os.path as osp
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -10,28 +18,51 @@ from torch import Tensor
 from .model_loading import InferenceSettings
 from .streaming import OUTPUT_KEYS
 
-__all__ = ['OnnxBackend', 'NETWORK_OUTPUTS']
+__all__ = ['OnnxBackend', 'body_model_file_digest']
 
-# outputs of neck_head.onnx: the network's, before the IK and the body model
-NETWORK_OUTPUTS = ('keypoints3d', 'keypoints2d', 'twist', 'betas', 'camera', 'sigma',
-                   'uncertainty')
+_EXPORT_AGAIN = 'tools/deployment/pytorch2onnx.py CONFIG CKPT DIR --body-model-dir BODY_DIR'
+
+
+def body_model_file_digest(path: str) -> str:
+    """SHA-256 hex digest of a body model file: what the exported graph's mesh depends on
+    (the IK and the skinning read nothing else from the body model folder)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_body_model_dir(body_model_dir: str, baked: dict) -> None:
+    """Raise ValueError unless ``body_model_dir`` holds the model baked into the graph."""
+    from unspat_mm.models.body.smpl_layer import resolve_body_model_file
+    path, _ = resolve_body_model_file(body_model_dir, baked['gender'],
+                                      allow_pickle=baked['file'].endswith('.pkl'))
+    if body_model_file_digest(path) != baked['sha256']:
+        raise ValueError(
+            f'The ONNX files have the body model {baked["file"]} baked into neck_head.onnx, '
+            f'but {path} (from body_model_dir={body_model_dir!r}) is a different model. The '
+            'ONNX backend cannot swap body models: export again with '
+            f'`python {_EXPORT_AGAIN}`, or leave body_model_dir unset to use the baked one.')
 
 
 class OnnxBackend:
     """The same interface as :class:`~unspat_mm.apis.streaming.TorchBackend`
-    (``features`` per frame, ``predict`` per window), served by onnxruntime; the IK and
-    the body model (no learned weights) run in PyTorch, rebuilt from the exported head
-    config.
+    (``features`` per frame, ``predict`` per window), served by onnxruntime alone: the
+    IK and the body model are part of ``neck_head.onnx``.
 
     Args:
         onnx_dir (str): folder with ``backbone.onnx``, ``neck_head.onnx``, ``meta.json``
             and ``faces.npy``.
         device (str): ``'cpu'``, or a CUDA device when onnxruntime-gpu is installed.
-        body_model_dir (str, optional): body model folder (default: the one used at
-            export).
+        body_model_dir (str, optional): only checked: the body model is baked into
+            ``neck_head.onnx`` at export, so a folder given here must hold the very same
+            model file (same bytes), else ValueError (export again to change it).
+            Defaults to None: the baked model.
     """
 
-    def __init__(self, onnx_dir: str, device: str = 'cpu', body_model_dir: str = None):
+    def __init__(self, onnx_dir: str, device: str = 'cpu',
+                 body_model_dir: Optional[str] = None):
         try:
             import onnxruntime as ort
         except ImportError as err:
@@ -47,6 +78,13 @@ class OnnxBackend:
                                     'tools/deployment/pytorch2onnx.py.')
         with open(osp.join(onnx_dir, 'meta.json')) as f:
             meta = json.load(f)
+        lacking = [k for k in OUTPUT_KEYS if k not in meta.get('outputs', ())]
+        if lacking or 'body_model' not in meta:
+            raise ValueError(f'{onnx_dir}/neck_head.onnx lacks the outputs {lacking} (an '
+                             'export from before the IK and the body model were part of the '
+                             'graph); export again with tools/deployment/pytorch2onnx.py.')
+        if body_model_dir is not None:
+            _check_body_model_dir(body_model_dir, meta['body_model'])
         providers = ['CUDAExecutionProvider', 'CPUExecutionProvider'] \
             if str(device).startswith('cuda') else ['CPUExecutionProvider']
         options = ort.SessionOptions()
@@ -59,11 +97,6 @@ class OnnxBackend:
         crop['input_size'] = tuple(crop['input_size'])
         settings = InferenceSettings(meta['num_frames'], meta['frame_interval'], crop,
                                      meta['config_name'])
-        head_cfg = dict(meta['head_cfg'])
-        if body_model_dir is not None:
-            head_cfg['body_model'] = dict(head_cfg['body_model'], model_dir=body_model_dir)
-        from unspat_mm.registry import MODELS
-        self.head = MODELS.build(head_cfg).eval()  # only its IK and body model are used
         self.info = dict(settings=settings, summary=meta['summary'] + ' (ONNX export)',
                          is_standin=meta['is_standin'], focal=meta['focal'],
                          faces=np.load(osp.join(onnx_dir, 'faces.npy'), allow_pickle=False),
@@ -76,10 +109,9 @@ class OnnxBackend:
         return torch.from_numpy(self.backbone.run(None, {'frames': frames})[0])
 
     def predict(self, windows: Tensor) -> Dict[str, np.ndarray]:
-        """(B, T, C, h, w) windows -> the middle frames' outputs (see ``OUTPUT_KEYS``)."""
-        values = self.neck_head.run(None, {'windows': windows.cpu().numpy().astype(np.float32)})
-        out = {k: torch.from_numpy(v) for k, v in zip(NETWORK_OUTPUTS, values)}
-        with torch.no_grad():
-            out.update(self.head.mesh_from_keypoints(out['keypoints3d'], out['twist'],
-                                                     out['betas'], sigma=out['sigma']))
-        return {k: out[k].float().numpy() for k in OUTPUT_KEYS}
+        """(B, T, C, h, w) windows -> the middle frames' outputs keyed by
+        :data:`OUTPUT_KEYS` (float32; metres, ``theta`` (B, 72) axis-angle radians,
+        ``vertices`` (B, 6890, 3), ``uncertainty`` (B, T, h, w)), all from onnxruntime."""
+        values = self.neck_head.run(list(OUTPUT_KEYS),
+                                    {'windows': windows.cpu().numpy().astype(np.float32)})
+        return {k: np.asarray(v, dtype=np.float32) for k, v in zip(OUTPUT_KEYS, values)}

@@ -3,13 +3,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from ik_helpers import finite_with_grads
+from ik_helpers import finite_with_grads, is_rotation
 from scipy.spatial.transform import Rotation
 
 from unspat_mm.models.body import SMPLBodyModel
 from unspat_mm.models.utils import (axis_angle_to_matrix, forward_kinematics, geodesic_distance,
                                     procrustes_rotation, root_point_weights, root_rotation,
                                     twist_angles_from_pose, twist_swing_ik)
+from unspat_mm.models.utils.root_rotation import ROOT_POINTS, quaternion_procrustes_rotation
 from unspat_mm.structures.skeleton import ROOT_CHILDREN
 
 # Pelvis, left hip, right hip, spine1 of an SMPL-like rest skeleton (metres, y up).
@@ -196,6 +197,97 @@ def test_given_root_rotmat_is_used():
         twist_swing_ik(keypoints, twist, rest, root_rotmat=other[:, :2])
     with pytest.raises(ValueError, match='root_rotmat has batch 1'):
         twist_swing_ik(keypoints, twist, rest, root_rotmat=other[:1])
+
+
+def well_posed_root_fits(batch, seed, dtype=torch.float32, noise=0.02):
+    """(source, target, weights) of the root fit: random rotations of jittered pelvis
+    points plus Gaussian noise (``noise`` metres per coordinate), random positive weights
+    normalised to 1."""
+    rest = rest_skeletons(batch, seed, dtype)[:, list(ROOT_POINTS)]
+    g = torch.Generator().manual_seed(seed + 1)
+    target = posed(rest, random_rotations(batch, seed + 2, dtype), shift=0.5) + noise * torch.randn(
+        rest.shape, generator=g, dtype=dtype)
+    weights = torch.rand(batch, len(ROOT_POINTS), generator=g, dtype=dtype) + 0.05
+    return rest, target, weights / weights.sum(-1, keepdim=True)
+
+
+@pytest.mark.parametrize('noise', [0., 0.005, 0.02, 0.05])
+def test_export_fit_equals_the_svd_fit_where_well_posed(noise):
+    """Horn's quaternion fit (what ONNX export traces) against the eager SVD fit, float32,
+    angle between the two rotations: 8192 fits per noise level."""
+    source, target, weights = well_posed_root_fits(8192, seed=20, noise=noise)
+    svd = procrustes_rotation(source, target, weights)
+    quaternion = quaternion_procrustes_rotation(source, target, weights)
+    assert quaternion.dtype == torch.float32 and is_rotation(quaternion)
+    angle = geodesic_distance(svd.double(), quaternion.double())
+    print(f'\n[noise {noise * 1e3:.0f} mm] export fit vs SVD fit: max {angle.max():.1e} rad')
+    assert angle.max() < 1e-5
+    # float64 in, float64 out, equal to float64 rounding
+    source, target, weights = (x.double() for x in (source, target, weights))
+    angle = geodesic_distance(procrustes_rotation(source, target, weights),
+                              quaternion_procrustes_rotation(source, target, weights))
+    assert angle.max() < 1e-10
+
+
+def test_export_fit_replaces_the_svd_while_exporting(monkeypatch):
+    source, target, weights = well_posed_root_fits(16, seed=21)
+    svd = procrustes_rotation(source, target, weights)
+    monkeypatch.setattr(torch.onnx, 'is_in_onnx_export', lambda: True)
+    exported = procrustes_rotation(source, target, weights)
+    assert torch.equal(exported, quaternion_procrustes_rotation(source, target, weights))
+    assert geodesic_distance(svd, exported).max() < 1e-5
+    # and twist_swing_ik's root is that fit
+    keypoints = torch.zeros(16, 29, 3)
+    keypoints[:, list(ROOT_POINTS)] = target
+    rest = torch.zeros(16, 29, 3)
+    rest[:, list(ROOT_POINTS)] = source
+    weights29 = torch.ones(16, 29)
+    weights29[:, list(ROOT_POINTS)] = weights
+    rot_ik, _ = twist_swing_ik(keypoints, torch.tensor([1., 0.]).expand(16, 23, 2), rest,
+                               weights=weights29)
+    assert geodesic_distance(rot_ik[:, 0], svd).max() < 1e-5
+
+
+@pytest.mark.parametrize('case', ['coincident_children', 'all_at_pelvis', 'collinear',
+                                  'collinear_target', 'zero_hip_bone', 'all_zero', 'zero_rest',
+                                  'tiny'])
+def test_export_fit_on_degenerate_points_is_a_rotation(case):
+    """Where the fit is not determined the export fit may differ from the SVD's, but it is
+    finite, a proper rotation and optimal: it carries the line of collinear points like the
+    SVD fit; nothing to fit gives the identity, as in the eager fit."""
+    rest = rest_skeletons(64, seed=22)[:, list(ROOT_POINTS)]
+    rot = random_rotations(64, seed=23)
+    target = posed(rest, rot)
+    if case == 'coincident_children':
+        target[:, 1:] = target[:, 1:2]
+    elif case == 'all_at_pelvis':
+        target[:, 1:] = target[:, :1]
+    elif case == 'collinear':  # both point sets on a line: the spin about it is free
+        rest = torch.tensor([0., 0.1, -0.1, 0.25])[:, None] * torch.tensor([0., 1., 0.])
+        rest = rest.expand(64, 4, 3)
+        target = posed(rest, rot)
+    elif case == 'collinear_target':  # rank-1 covariance
+        target = torch.tensor([0., 0.1, -0.1, 0.25])[:, None] * torch.tensor([0.3, -0.5, 0.8])
+        target = target.expand(64, 4, 3)
+    elif case == 'zero_hip_bone':
+        target[:, 1] = target[:, 0]
+    elif case == 'all_zero':
+        target = torch.zeros_like(target)
+    elif case == 'zero_rest':
+        rest = torch.zeros_like(rest)
+    else:  # a rigid fit of points 1e-20 m apart: no underflow to NaN
+        target = 1e-20 * target
+    weights = torch.rand(64, 4, generator=torch.Generator().manual_seed(24)) + 0.01
+    weights = weights / weights.sum(-1, keepdim=True)
+    fit = quaternion_procrustes_rotation(rest, target, weights)
+    assert torch.isfinite(fit).all() and is_rotation(fit)
+    if case in ('all_zero', 'all_at_pelvis', 'zero_rest'):  # H = 0
+        assert torch.equal(fit, torch.eye(3).expand(64, 3, 3))
+    if case == 'collinear':
+        axis = torch.tensor([0., 1., 0.])
+        assert (fit @ axis - rot @ axis).norm(dim=-1).max() < 1e-5
+    if case == 'tiny':  # scale does not matter
+        assert geodesic_distance(fit, rot).max() < 1e-5
 
 
 @pytest.fixture(scope='module')

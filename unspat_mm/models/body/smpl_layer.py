@@ -4,6 +4,14 @@ A thin wrapper of :class:`smplx.SMPLLayer` that reads SMPL from a plain ``.npz``
 ``tools/convert_smpl_pkl.py``), or the stand-in mannequin (``tools/make_body_model.py``)
 through the very same code path, and adds HybrIK's 29 joints and the H36M/J14 joints of the
 evaluation protocol. All outputs are in metres, in SMPL's local frame (no translation).
+
+ONNX export: :func:`smplx.lbs.lbs` takes the batch size as a Python int
+(``max(betas.shape[0], pose.shape[0])``) and builds ``view``/``expand``/``ones`` shapes and
+a zero translation from it, which the TorchScript exporter freezes into the graph, so an
+exported body would accept only the example's batch size. While exporting
+(``torch.onnx.is_in_onnx_export()``) :meth:`SMPLBodyModel.forward` therefore runs the same
+linear blend skinning, step by step on smplx's buffers and helpers, with shapes taken from
+the tensors; eager calls keep smplx's own code.
 """
 import contextlib
 import io
@@ -16,7 +24,7 @@ import smplx
 import torch
 from einops import rearrange
 from mmengine.logging import print_log
-from smplx.lbs import batch_rodrigues, blend_shapes, vertices2joints
+from smplx.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes, vertices2joints
 from torch import nn
 
 from unspat_mm.registry import MODELS
@@ -247,13 +255,43 @@ class SMPLBodyModel(nn.Module):
         """
         rotmats = self._rotation_matrices(pose)
         betas = self._check_betas(betas, rotmats.shape[0])
-        out = self.smpl(betas=betas, global_orient=rotmats[:, :1], body_pose=rotmats[:, 1:])
-        vertices, joints24 = out.vertices, out.joints[:, :NUM_SMPL_JOINTS]
+        if torch.onnx.is_in_onnx_export():
+            vertices, joints24 = self._skin_for_export(rotmats, betas)
+        else:
+            out = self.smpl(betas=betas, global_orient=rotmats[:, :1],
+                            body_pose=rotmats[:, 1:])
+            vertices, joints24 = out.vertices, out.joints[:, :NUM_SMPL_JOINTS]
         joints29 = torch.cat([joints24, vertices[:, self.leaf_vertex_ids]], dim=1)
         joints17 = torch.einsum('jv,bvc->bjc', self.j_regressor_h36m.to(vertices.dtype),
                                 vertices)
         return dict(vertices=vertices, joints24=joints24, joints29=joints29, joints17=joints17,
                     joints14=joints17[:, self.h36m_to_j14])
+
+    def _skin_for_export(self, rotmats, betas):
+        """smplx's ``lbs(..., pose2rot=False)`` with shapes read off the tensors, so that
+        the exported graph keeps a dynamic batch (see the module docstring).
+
+        Args:
+            rotmats (Tensor): (B, 24, 3, 3) local rotations.
+            betas (Tensor): (B, 10) shape coefficients.
+
+        Returns:
+            tuple: ``vertices`` (B, 6890, 3) and ``joints24`` (B, 24, 3), metres.
+        """
+        smpl = self.smpl
+        v_shaped = smpl.v_template + blend_shapes(betas, smpl.shapedirs)
+        rest_joints = vertices2joints(smpl.J_regressor, v_shaped)
+        eye = torch.eye(3, dtype=rotmats.dtype, device=rotmats.device)
+        pose_feature = rearrange(rotmats[:, 1:] - eye, 'b j r c -> b (j r c)')
+        v_posed = rearrange(pose_feature @ smpl.posedirs, 'b (v c) -> b v c', c=3) + v_shaped
+        joints24, transforms = batch_rigid_transform(rotmats, rest_joints, smpl.parents,
+                                                     dtype=rotmats.dtype)
+        # per-vertex blend of the 24 rigid transforms, applied in homogeneous coordinates
+        per_vertex = rearrange(smpl.lbs_weights @ rearrange(transforms, 'b j r c -> b j (r c)'),
+                               'b v (r c) -> b v r c', r=4, c=4)
+        homogeneous = torch.cat([v_posed, torch.ones_like(v_posed[..., :1])], dim=-1)
+        vertices = (per_vertex @ homogeneous[..., None])[:, :, :3, 0]
+        return vertices, joints24
 
     def rest_joints29(self, betas):
         """(B, 10) betas -> (B, 29, 3) joints of the shaped mesh at theta = 0 (metres,

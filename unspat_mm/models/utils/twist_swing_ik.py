@@ -32,7 +32,9 @@ SVD's backward divides by differences of singular values). Here:
   children, :func:`~unspat_mm.models.utils.root_rotation.root_rotation`. Its SVD runs
   without autograd; the gradient comes from the optimality condition with a floor on the
   eigenvalues it divides by, so it is exact where the fit is well posed and finite at
-  collinear, coincident or all-zero points (details in that module).
+  collinear, coincident or all-zero points (details in that module). While exporting to ONNX,
+  which has no SVD, the same fit is taken by Horn's quaternion method; the rest of the IK
+  exports as it is.
 """
 from typing import Optional, Tuple
 
