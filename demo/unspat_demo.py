@@ -2,7 +2,8 @@
 
     python demo/unspat_demo.py VIDEO --config CFG --checkpoint CKPT --out-dir DIR
         [--max-frames N] [--det hog|whole_image|BOXES.json|DET_CONFIG.py]
-        [--det-checkpoint FILE] [--device cpu] [--smooth 2] [--render] [--causal]
+        [--det-checkpoint FILE] [--device cpu] [--smooth 2] [--render]
+        [--renderer auto|pyrender|numpy] [--causal]
         [--body-model-dir DIR] [--backend onnx --onnx-dir DIR]
 
 VIDEO is a video file or a folder of images. See docs/inference.md.
@@ -36,11 +37,16 @@ def parse_args(argv=None):
                         '(0: off; default 2)')
     parser.add_argument('--render', action='store_true',
                         help='write vis.mp4: meshes, track ids and the uncertainty panel')
+    parser.add_argument('--renderer', choices=['auto', 'pyrender', 'numpy'], default='auto',
+                        help="how --render draws meshes: 'auto' (default): pyrender offscreen "
+                        "(EGL or OSMesa) where it works, else numpy; 'pyrender': an error if "
+                        "unavailable; 'numpy': the built-in rasteriser, no OpenGL")
     parser.add_argument('--causal', action='store_true',
                         help='live mode: predict each frame from its past frames only')
     parser.add_argument('--min-track-frames', type=int, default=10,
                         help='drop tracks shorter than this (default 10)')
-    parser.add_argument('--body-model-dir', help='body model folder (overrides the config)')
+    parser.add_argument('--body-model-dir', help='body model folder (overrides the config; '
+                        'with --backend onnx it must hold the model the export baked in)')
     parser.add_argument('--save-vertices', action='store_true', help='meshes in the .npz files')
     parser.add_argument('--save-uncertainty-maps', action='store_true',
                         help='the (T, h, w) uncertainty maps in the .npz files')
@@ -67,7 +73,8 @@ def main(argv=None) -> int:
             det_checkpoint=args.det_checkpoint, body_model_dir=args.body_model_dir,
             smooth=args.smooth, min_track_frames=args.min_track_frames, causal=args.causal,
             backend=args.backend, onnx_dir=args.onnx_dir, save_vertices=args.save_vertices,
-            save_uncertainty_maps=args.save_uncertainty_maps, cfg_options=args.cfg_options)
+            save_uncertainty_maps=args.save_uncertainty_maps, cfg_options=args.cfg_options,
+            renderer=args.renderer)
         info = inferencer.info
         print(f'Model: config {info["config_name"]}; trained with: {info["summary"]}')
         if info['is_standin']:

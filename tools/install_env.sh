@@ -27,6 +27,10 @@ $PIP install -q -r "$HERE/requirements/build.txt"
 $PIP install -q --no-build-isolation --no-binary xtcocotools -r "$HERE/requirements/xtcocotools.txt"
 $PIP install -q -r "$HERE/requirements/runtime.txt" -r "$HERE/requirements/tests.txt"
 $PIP install -q -r "$HERE/requirements/inference.txt"
+# pyrender without its dependencies: it pins PyOpenGL==3.1.0, which cannot render on OSMesa
+# and is reported to crash on EGL (its real dependencies are in inference.txt; see
+# requirements/render.txt)
+$PIP install -q --no-deps -r "$HERE/requirements/render.txt"
 $PIP install -q --no-deps -r "$HERE/requirements/mmpose.txt"
 $PIP install -q --no-deps --no-build-isolation -e "$HERE"
 "$VENV/bin/python" -c "import unspat_mm, torch, mmpose, mmdet; print('unspat-mm', unspat_mm.__version__, '| torch', torch.__version__, '| mmpose', mmpose.__version__, '| mmdet', mmdet.__version__)"

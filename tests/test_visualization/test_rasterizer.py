@@ -50,7 +50,8 @@ def test_random_meshes_match_brute_force(seed):
     np.testing.assert_allclose(zbuf[ids >= 0], ref_z[ids >= 0], atol=1e-9)
 
 
-def test_overlay_draws_the_mesh_where_the_camera_projects_it(standin_model_dir):
+@pytest.mark.parametrize('renderer', ['numpy', 'pyrender'])
+def test_overlay_draws_the_mesh_where_the_camera_projects_it(standin_model_dir, renderer):
     from unspat_mm.models.body.smpl_layer import SMPLBodyModel
     body = SMPLBodyModel(standin_model_dir)
     theta = torch.zeros(1, 72)
@@ -63,7 +64,8 @@ def test_overlay_draws_the_mesh_where_the_camera_projects_it(standin_model_dir):
     inst = dict(vertices=verts, joints24=joints, camera=np.array([0.5, 0.02, -0.05]),
                 crop_affine=affine, track_id=3, bbox=[85, 20, 235, 220],
                 uncertainty_map=np.zeros((4, 4, 4)), uncertainty=0.0)
-    overlay = VideoOverlay(body.faces.numpy(), 1000 / 256, (64, 64), banner='STAND-IN: x')
+    overlay = VideoOverlay(body.faces.numpy(), 1000 / 256, (64, 64), banner='STAND-IN: x',
+                           renderer=renderer)
     vis = overlay(frame, [inst])
     assert vis.shape[0] == 240 and vis.shape[1] > 320  # the frame and the side panel
     assert (vis[0, :320, 2] > 150).mean() > 0.9  # the red stand-in banner

@@ -121,6 +121,10 @@ class MMDetPersonDetector:
         checkpoint (str): local checkpoint file (read with ``weights_only=True``).
         device (str): torch device. Defaults to ``'cpu'``.
         score_threshold (float): boxes below this score are dropped. Defaults to 0.3.
+        person_label (int): the class index of persons in the detector's classes.
+            Defaults to 0 (COCO).
+
+    Boxes are clipped to the frame (those left empty are dropped).
     """
 
     def __init__(self, config: str, checkpoint: Optional[str], device: str = 'cpu',
@@ -157,8 +161,14 @@ class MMDetPersonDetector:
         with self._scope():
             pred = self._infer(self.model, frame).pred_instances.cpu().numpy()
         keep = (pred.labels == self.person_label) & (pred.scores >= self.score_threshold)
-        return np.concatenate([pred.bboxes[keep], pred.scores[keep, None]],
-                              axis=1).astype(np.float32)
+        # mmdet rescales boxes to the frame without clipping them, so boxes of a test
+        # pipeline that pads (RTMDet's) reach into the padding below or right of the frame;
+        # the crops would then centre on pixels that do not exist
+        h, w = frame.shape[:2]
+        boxes = np.clip(pred.bboxes[keep], 0, [w, h, w, h])
+        scores = pred.scores[keep]
+        inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        return np.concatenate([boxes[inside], scores[inside, None]], axis=1).astype(np.float32)
 
 
 def build_detector(det: Union[str, object] = 'hog', det_checkpoint: Optional[str] = None,

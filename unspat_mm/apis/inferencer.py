@@ -52,7 +52,9 @@ class UNSPATInferencer:
             ``.json`` box file, an mmdet config ``.py`` (with ``det_checkpoint``), or a
             callable ``(bgr_frame, frame_index) -> (N, 5)``. Defaults to ``'hog'``.
         det_checkpoint (str, optional): the mmdet detector's checkpoint.
-        body_model_dir (str, optional): body model folder, overriding the config's.
+        body_model_dir (str, optional): body model folder, overriding the config's. With
+            ``backend='onnx'`` the body model is the one baked into the export, and a
+            folder given here must hold that same model file (else ValueError).
         smooth (float): Gaussian smoothing of the crop boxes over time, in frames
             (0: none). Defaults to 2.
         min_track_frames (int): tracks shorter than this are dropped. Defaults to 10.
@@ -65,6 +67,9 @@ class UNSPATInferencer:
         save_uncertainty_maps (bool): keep the (T, h, w) maps in the track files.
         tracker_cfg (dict, optional): overrides of the ByteTracker settings.
         cfg_options (dict, optional): config overrides.
+        renderer (str): how the overlay draws meshes: ``'auto'`` (pyrender offscreen,
+            EGL or OSMesa, where it works, else the numpy rasteriser), ``'pyrender'`` (an
+            error if unavailable) or ``'numpy'``. Defaults to ``'auto'``.
     """
 
     def __init__(self, config, checkpoint: Optional[str] = None, device: str = 'cpu',
@@ -73,9 +78,14 @@ class UNSPATInferencer:
                  min_track_frames: int = 10, causal: bool = False, backend: str = 'pytorch',
                  onnx_dir: Optional[str] = None, save_vertices: bool = False,
                  save_uncertainty_maps: bool = False, tracker_cfg: Optional[dict] = None,
-                 cfg_options: Optional[dict] = None):
+                 cfg_options: Optional[dict] = None, renderer: str = 'auto'):
         if backend not in ('pytorch', 'onnx'):
             raise ValueError(f"backend must be 'pytorch' or 'onnx', got {backend!r}")
+        from unspat_mm.visualization.video_overlay import RENDERERS
+        if renderer not in RENDERERS:
+            raise ValueError(f'renderer must be one of {", ".join(RENDERERS)}; got '
+                             f'{renderer!r}')
+        self.renderer = renderer
         self.detector = build_detector(det, det_checkpoint, device)
         if backend == 'onnx':
             from .onnx_backend import OnnxBackend
@@ -224,13 +234,14 @@ class UNSPATInferencer:
             print_log('!' * 79 + '\n' + STANDIN_WARNING + '\n' + '!' * 79, logger='current',
                       level=logging.WARNING)
         try:
-            tracks = self.track(source, show_progress)
             draw = render or return_vis
-            if draw:
+            if draw:  # before the detection pass: a missing renderer fails at once
                 from unspat_mm.visualization import VideoOverlay
                 visualizer = VideoOverlay(self.info['faces'], self.info['focal'],
                                           self.crop.input_size,
-                                          STANDIN_WARNING if self.info['is_standin'] else None)
+                                          STANDIN_WARNING if self.info['is_standin'] else None,
+                                          renderer=self.renderer)
+            tracks = self.track(source, show_progress)
             bar = ProgressBar(len(source)) if show_progress else None
             for frame_id, bgr, instances in self._predict_stream(source, tracks, draw):
                 vis = visualizer(bgr, instances) if draw else None

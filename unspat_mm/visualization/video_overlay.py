@@ -1,15 +1,20 @@
 """The demo's overlay frame: meshes over the video, track ids, and a side panel with
 each person's crop under its uncertainty map (UNSPAT paper Fig. 4 style)."""
+import logging
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from mmengine.logging import print_log
 
 from unspat_mm.apis.crops import project_to_image
 from unspat_mm.datasets.transforms.bbox_crop import to_cv2_affine
+from . import pyrender_renderer
 from .rasterizer import rasterize_mesh, shade_faces
 
-__all__ = ['VideoOverlay', 'track_color']
+__all__ = ['VideoOverlay', 'track_color', 'RENDERERS', 'camera_view', 'select_renderer']
+
+RENDERERS = ('auto', 'pyrender', 'numpy')
 
 _PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178),
             (213, 94, 0), (204, 121, 167))  # Okabe-Ito, RGB
@@ -28,14 +33,79 @@ def _text(img, text, org, color, scale):
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thickness, cv2.LINE_AA)
 
 
+def camera_view(inst: dict, focal: float, input_size: Tuple[int, int]
+                ) -> Tuple[np.ndarray, np.ndarray]:
+    """The head's semi-perspective camera of one person as a pinhole in the full image.
+
+    ``u = s (x + tx) / (1 + s z / focal)`` (crop units) is a pinhole of focal length
+    ``focal`` looking at the root from depth ``focal / s``, so the mesh moves to
+    ``vertices - root + (tx, ty, focal / s)``, and the crop's pixels, then the inverse of
+    the crop affine, give the image intrinsics: the same pixels as
+    :func:`unspat_mm.apis.crops.project_to_image`, with depths a GL renderer can use.
+
+    Args:
+        inst (dict): ``vertices`` (V, 3) and ``joints24`` (24, 3) metres, camera axes;
+            ``camera`` ``(s, tx, ty)``; ``crop_affine`` (2, 3) image -> crop.
+        focal (float): the head's normalised focal length.
+        input_size (tuple): crop ``(w, h)`` in pixels.
+
+    Returns:
+        tuple: (V, 3) vertices in that pinhole's axes (metres; z > 0 in front) and its
+        (3, 3) intrinsics, camera -> homogeneous image pixels.
+    """
+    s, tx, ty = (float(v) for v in inst['camera'])
+    root = np.asarray(inst['joints24'], np.float64)[0]
+    verts = np.asarray(inst['vertices'], np.float64) - root + (tx, ty, focal / s)
+    w, h = input_size
+    crop_k = np.array([[focal * w, 0, w / 2], [0, focal * h, h / 2], [0, 0, 1]])
+    affine = np.asarray(inst['crop_affine'], np.float64)
+    inv = np.linalg.inv(affine[:, :2])
+    to_image = np.eye(3)
+    to_image[:2, :2], to_image[:2, 2] = inv, -inv @ affine[:, 2]
+    return verts, to_image @ crop_k
+
+
+def select_renderer(renderer: str = 'auto'):
+    """``(name, PyrenderMeshRenderer or None)`` for ``renderer``, and one log line that
+    says which and why.
+
+    ``'auto'``: pyrender when it imports and an offscreen GL platform (EGL, OSMesa)
+    makes a context, else the numpy rasteriser. ``'pyrender'``: that, or an error.
+
+    Raises:
+        ValueError: an unknown name.
+        RuntimeError: ``'pyrender'`` requested but unavailable (says what is missing).
+    """
+    if renderer not in RENDERERS:
+        raise ValueError(f'renderer must be one of {", ".join(RENDERERS)}; got {renderer!r}')
+    if renderer == 'numpy':
+        print_log('Overlay renderer: numpy z-buffer rasteriser (requested).',
+                  logger='current', level=logging.INFO)
+        return 'numpy', None
+    try:
+        gl = pyrender_renderer.PyrenderMeshRenderer()
+    except pyrender_renderer.RendererUnavailable as err:
+        if renderer == 'pyrender':
+            raise RuntimeError(f"renderer='pyrender' is unavailable: {err}. To use pyrender, "
+                               f'{pyrender_renderer.INSTALL_HINT}.') from err
+        print_log(f'Overlay renderer: numpy z-buffer rasteriser, since pyrender is '
+                  f'unavailable ({err}); for pyrender, {pyrender_renderer.INSTALL_HINT}.',
+                  logger='current', level=logging.WARNING)
+        return 'numpy', None
+    print_log(f'Overlay renderer: pyrender, OpenGL offscreen on the {gl.platform} platform.',
+              logger='current', level=logging.INFO)
+    return 'pyrender', gl
+
+
 class VideoOverlay:
     """Draw one output frame.
 
-    Layout: the input frame with every person's mesh (flat-shaded, in the track's
-    colour, blended), box and ``id N``; to its right a panel with one tile per person:
-    the crop the model saw, overlaid with the uncertainty U of that frame (jet colour
-    map; red = features the estimator flags as unreliable), and beneath it the T maps
-    of the window. A red banner says when the body model is the stand-in.
+    Layout: the input frame with every person's mesh (lit from the camera, in the
+    track's colour, blended; larger boxes over smaller ones), box and ``id N``; to its
+    right a panel with one tile per person: the crop the model saw, overlaid with the
+    uncertainty U of that frame (jet colour map; red = features the estimator flags as
+    unreliable), and beneath it the T maps of the window. A red banner says when the
+    body model is the stand-in.
 
     Args:
         faces (np.ndarray): (F, 3) mesh faces.
@@ -43,16 +113,33 @@ class VideoOverlay:
         input_size (tuple): crop ``(w, h)`` in pixels.
         banner (str, optional): warning written across the top of every frame.
         alpha (float): mesh opacity. Defaults to 0.75.
+        renderer (str): ``'auto'`` (pyrender offscreen where it works, else numpy),
+            ``'pyrender'`` (smooth-shaded, anti-aliased; an error if unavailable) or
+            ``'numpy'`` (the project's flat-shaded z-buffer rasteriser, no GL).
+            Defaults to ``'auto'``.
     """
 
     def __init__(self, faces: np.ndarray, focal: float, input_size: Tuple[int, int],
-                 banner: Optional[str] = None, alpha: float = 0.75):
+                 banner: Optional[str] = None, alpha: float = 0.75, renderer: str = 'auto'):
         self.faces = np.asarray(faces, np.int64)
         self.focal, self.input_size = focal, tuple(input_size)
         self.banner, self.alpha = banner, alpha
+        self.renderer, self._gl = select_renderer(renderer)
 
     def render_mesh(self, canvas: np.ndarray, inst: dict) -> None:
         """Blend one person's mesh into ``canvas`` (BGR, in place)."""
+        if self._gl is not None:
+            verts, intrinsics = camera_view(inst, self.focal, self.input_size)
+            b, g, r = track_color(int(inst['track_id']))
+            rgba, _ = self._gl.render([(verts, self.faces, (r, g, b))], intrinsics,
+                                      canvas.shape[:2])
+            covered = rgba[..., 3] > 0
+            if covered.any():
+                weight = self.alpha * rgba[covered, 3:].astype(np.float64) / 255
+                layer = rgba[covered, 2::-1].astype(np.float64)  # RGB -> BGR
+                canvas[covered] = np.clip((1 - weight) * canvas[covered] + weight * layer,
+                                          0, 255).astype(np.uint8)
+            return
         verts = np.asarray(inst['vertices'], np.float64)
         root = np.asarray(inst['joints24'], np.float64)[0]
         pts = project_to_image(verts, root, inst['camera'], self.focal, self.input_size,
