@@ -32,7 +32,6 @@ def _last_layer_middle(layer, x: Tensor, penalty: Optional[Tensor], mid: int) ->
     scale ``1 / sqrt(c)``.
     """
     attn = layer.attn
-    dims = x.shape[-1]
     heads = attn.num_heads
     normed = layer.norm1(x)
     weight, bias = attn.qkv.weight, attn.qkv.bias
