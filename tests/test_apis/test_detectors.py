@@ -3,9 +3,11 @@ mmdet's own API on a small RTMDet with random weights (the HOG detector's rescal
 mmdet detector's error path: test_bad_inputs.py; HOG on real video: test_real_videos.py)."""
 import json
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from unspat_mm.apis import JsonBoxes, MMDetPersonDetector, WholeImageDetector, build_detector
 
@@ -178,3 +180,18 @@ def test_the_inferencer_runs_on_an_mmdet_detector(rtmdet, embedded_checkpoint,
             if person['detected']:
                 dist = np.abs(expected[result['frame_id']][:, :4] - person['bbox']).max(1)
                 assert dist.min() < 1e-3
+
+
+def test_mmdet_boxes_are_clipped_to_the_frame_and_empty_ones_dropped(rtmdet):
+    """Crafted detections: negative corners clip to 0, a box wholly in the padding below
+    the frame is dropped, other classes and low scores are filtered."""
+    from mmengine.structures import InstanceData
+    detector = build_detector(*rtmdet, 'cpu')
+    pred = InstanceData(
+        bboxes=torch.tensor([[-5., -3., 40., 50.], [10., 100., 50., 150.], [150., 20., 170., 90.],
+                             [5., 5., 30., 30.], [5., 5., 30., 30.]]),
+        scores=torch.tensor([0.9, 0.9, 0.8, 0.9, 0.1]), labels=torch.tensor([0, 0, 0, 2, 0]))
+    detector._infer = lambda model, frame: SimpleNamespace(pred_instances=pred)
+    boxes = detector(np.zeros((96, 160, 3), np.uint8))
+    np.testing.assert_array_equal(boxes, np.array([[0., 0., 40., 50., 0.9],
+                                                   [150., 20., 160., 90., 0.8]], np.float32))

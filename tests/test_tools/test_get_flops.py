@@ -19,10 +19,10 @@ def test_paper_config_against_table_3():
     assert abs(rows['head'][1] - 3.43) < 0.01
     assert abs(rows['neck'][0] - 6.86) < 0.01 and abs(rows['neck'][1] - 6.69) < 0.01
     params, gflops = rows['neck+head']
-    # FFN ratio 2: parameters +11.9% (within +-15%), FLOPs -21.6% (outside: no ratio fits
+    # FFN ratio 2: parameters +11.9% (within +-15%), FLOPs -21.5% (outside: no ratio fits
     # both with HybrIK's head, see UNSPATNeck's ffn_ratio)
     assert abs(params / PAPER['params_m'] - 1 - 0.119) < 0.002
-    assert abs(gflops / PAPER['gflops'] - 1 + 0.216) < 0.002
+    assert abs(gflops / PAPER['gflops'] - 1 + 0.215) < 0.002
     # ResNet-34 on 16 frames of 256x256: 21.3M parameters, ~4.8 GMACs a frame
     assert abs(rows['backbone'][0] - 21.28) < 0.01
     assert 4.5 < rows['backbone'][1] / 16 < 5.0

@@ -201,3 +201,53 @@ def test_the_inferencer_and_the_demo_take_the_renderer():
     assert parse_args(base + ['--renderer', 'numpy']).renderer == 'numpy'
     with pytest.raises(ValueError, match='renderer must be one of'):
         UNSPATInferencer('configs/unspat_synthetic.py', renderer='gl')
+
+
+class _FakeGL:
+    """Stands in for PyrenderMeshRenderer: one premultiplied half-covered pixel, or a
+    GL error."""
+
+    def __init__(self, fail=False):
+        self.fail, self.calls = fail, 0
+
+    def render(self, meshes, intrinsics, size):
+        self.calls += 1
+        if self.fail:
+            raise OSError('EGL context lost')
+        rgba = np.zeros(size + (4, ), np.uint8)
+        rgba[5, 5] = (200 // 2, 100 // 2, 0, 128)  # colour (200, 100, 0) at coverage 0.5
+        return rgba, np.full(size, np.inf)
+
+
+def _inst(scale=1.0):
+    return dict(vertices=_cube((0, 0, 0), 0.2), joints24=np.zeros((24, 3)),
+                camera=np.array([scale, 0., 0.]),
+                crop_affine=np.array([[1., 0, 0], [0, 1, 0]]), track_id=0)
+
+
+def test_gl_edges_blend_as_premultiplied_and_failures_fall_back():
+    overlay = VideoOverlay(CUBE_FACES, 4., (64, 64), renderer='numpy')
+    overlay._gl = _FakeGL()
+    canvas = np.full((16, 16, 3), 50, np.uint8)
+    overlay.render_mesh(canvas, _inst())
+    a = 0.75 * 128 / 255  # opacity x coverage
+    expected = (1 - a) * 50 + 0.75 * np.array([0, 50, 100])  # BGR of the premultiplied RGB
+    np.testing.assert_allclose(canvas[5, 5], expected, atol=1)
+    assert (canvas[0, 0] == 50).all()
+    # a camera scale <= 0 puts the root behind the pinhole: the numpy rasteriser draws it
+    canvas = np.zeros((64, 64, 3), np.uint8)
+    overlay.render_mesh(canvas, _inst(scale=-0.5))
+    assert overlay._gl.calls == 1
+    # a GL error mid-video: 'auto' warns once and draws the rest with numpy ...
+    overlay._gl, overlay.requested = _FakeGL(fail=True), 'auto'
+    with mock.patch('unspat_mm.visualization.video_overlay.print_log') as log:
+        canvas = np.zeros((64, 64, 3), np.uint8)
+        overlay.render_mesh(canvas, _inst())
+        overlay.render_mesh(canvas, _inst())
+    assert log.call_count == 1 and 'EGL context lost' in log.call_args[0][0]
+    assert overlay.renderer == 'numpy' and (canvas > 0).any(-1).sum() > 100
+    # ... an explicit 'pyrender' says so instead
+    overlay._gl, overlay.requested = _FakeGL(fail=True), 'pyrender'
+    with pytest.raises(RuntimeError, match="pyrender failed to render: OSError: EGL context "
+                       "lost; use renderer='numpy'"):
+        overlay.render_mesh(canvas, _inst())

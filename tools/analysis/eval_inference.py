@@ -45,8 +45,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--det', default='gt', help="'gt' (the test boxes), 'hog' or "
-                        "'whole_image'")
+    parser.add_argument('--det', default='gt', choices=['gt', 'hog', 'whole_image'],
+                        help="'gt' (the test boxes), 'hog' or 'whole_image'")
     parser.add_argument('--causal', action='store_true', help='live mode (past frames only)')
     parser.add_argument('--max-sequences', type=int, help='the first N test sequences only')
     parser.add_argument('--min-track-frames', type=int, default=10)

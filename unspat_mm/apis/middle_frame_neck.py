@@ -4,9 +4,13 @@ Inference reads one output per window, the middle frame's. Space2Batch attention
 over time at each spatial position, so every layer but the last must encode all T
 frames. In the last layer only the middle frame's query is needed: its projections and
 FFN run for one token instead of T, and the key and value projections fold into that
-query (see :func:`_last_layer_middle`), so they never run on the T tokens. For the paper
-config this leaves the neck at about 0.8 of a frame's backbone + head (an unfolded neck
-costs 1.3 of it; ``tools/analysis/benchmark_inference.py``). The result equals
+query (see :func:`_last_layer_middle`), so they never run on the T tokens. Tokens are
+made contiguous once (for one window the Space2Batch rearrangement is a strided view that
+every LayerNorm would copy) and so is the output (the head's deconvolutions are 1.5x
+slower on channels-last strides). With the estimator's sorting-network median and SAM's
+one-GEMM correlation, the paper config's neck costs about 0.42 of a frame's backbone +
+head on one CPU thread (the folding itself saves about 5% of the neck;
+``tools/analysis/benchmark_inference.py``). The result equals
 :meth:`UNSPATNeck.forward` to float rounding (``tests/test_apis/test_streaming.py``).
 """
 from typing import Optional, Tuple

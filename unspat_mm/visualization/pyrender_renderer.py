@@ -63,7 +63,7 @@ _OFFSCREEN = None  # the shared pyrender.OffscreenRenderer (see _offscreen)
 _GL_LOCK = threading.Lock()  # one thread at a time makes the context current
 
 
-def _probe(platform: str, timeout: float = 60.) -> Optional[str]:
+def _probe(platform: str, timeout: float = 20.) -> Optional[str]:
     """None if pyrender renders with ``platform`` in a child process, else why not."""
     env = dict(os.environ, PYOPENGL_PLATFORM=platform)
     try:
@@ -120,8 +120,7 @@ def load_pyrender() -> Tuple[object, str]:
         platform = user or 'default'
     try:
         import pyrender
-        if not probed:
-            _tiny_render(pyrender)
+        _tiny_render(pyrender)  # this process's own context, so that failures land here
     except Exception as err:  # noqa: BLE001  (GL stacks raise many kinds)
         _loaded = (f'pyrender on the {platform} platform failed: {type(err).__name__}: '
                    f'{err}')

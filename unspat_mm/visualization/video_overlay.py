@@ -124,21 +124,40 @@ class VideoOverlay:
         self.faces = np.asarray(faces, np.int64)
         self.focal, self.input_size = focal, tuple(input_size)
         self.banner, self.alpha = banner, alpha
+        self.requested = renderer
         self.renderer, self._gl = select_renderer(renderer)
+
+    def _render_gl(self, canvas: np.ndarray, inst: dict) -> bool:
+        """pyrender's mesh blended into ``canvas``; False where it cannot draw (no GL
+        renderer; a camera scale <= 0 puts the root at or behind the pinhole)."""
+        if self._gl is None or float(inst['camera'][0]) <= 0:
+            return False
+        verts, intrinsics = camera_view(inst, self.focal, self.input_size)
+        b, g, r = track_color(int(inst['track_id']))
+        try:
+            rgba, _ = self._gl.render([(verts, self.faces, (r, g, b))], intrinsics,
+                                      canvas.shape[:2])
+        except Exception as err:  # noqa: BLE001  (GL stacks raise many kinds)
+            if self.requested == 'pyrender':
+                raise RuntimeError(f'pyrender failed to render: {type(err).__name__}: {err}; '
+                                   "use renderer='numpy' (demo: --renderer numpy)") from err
+            print_log(f'Overlay renderer: pyrender failed ({type(err).__name__}: {err}); '
+                      'drawing the rest with the numpy rasteriser.', logger='current',
+                      level=logging.WARNING)
+            self.renderer, self._gl = 'numpy', None
+            return False
+        covered = rgba[..., 3] > 0
+        if covered.any():
+            # pyrender's anti-aliased RGBA is premultiplied by its coverage a
+            coverage = self.alpha * rgba[covered, 3:].astype(np.float64) / 255
+            layer = self.alpha * rgba[covered, 2::-1].astype(np.float64)  # RGB -> BGR
+            canvas[covered] = np.clip((1 - coverage) * canvas[covered] + layer, 0,
+                                      255).astype(np.uint8)
+        return True
 
     def render_mesh(self, canvas: np.ndarray, inst: dict) -> None:
         """Blend one person's mesh into ``canvas`` (BGR, in place)."""
-        if self._gl is not None:
-            verts, intrinsics = camera_view(inst, self.focal, self.input_size)
-            b, g, r = track_color(int(inst['track_id']))
-            rgba, _ = self._gl.render([(verts, self.faces, (r, g, b))], intrinsics,
-                                      canvas.shape[:2])
-            covered = rgba[..., 3] > 0
-            if covered.any():
-                weight = self.alpha * rgba[covered, 3:].astype(np.float64) / 255
-                layer = rgba[covered, 2::-1].astype(np.float64)  # RGB -> BGR
-                canvas[covered] = np.clip((1 - weight) * canvas[covered] + weight * layer,
-                                          0, 255).astype(np.uint8)
+        if self._render_gl(canvas, inst):
             return
         verts = np.asarray(inst['vertices'], np.float64)
         root = np.asarray(inst['joints24'], np.float64)[0]

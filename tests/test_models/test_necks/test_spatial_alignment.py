@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 import unspat_mm  # noqa: F401
 from unspat_mm.models.necks import SpatialAlignment, make_sampling_grid, warp_features
+from unspat_mm.models.necks.spatial_alignment import GEMM_MAX_PADDED_POSITIONS
 
 
 def _identity(n):
@@ -99,9 +100,11 @@ def test_middle_frame_untouched_and_t1():
     assert out is single and torch.equal(p, _identity(2).view(2, 1, 3))
 
 
-def test_correlation_volume_is_cosine_similarity_at_each_offset():
+@pytest.mark.parametrize('h, w', [(5, 6), (19, 17)])  # the GEMM; the per-offset products
+def test_correlation_volume_is_cosine_similarity_at_each_offset(h, w):
     torch.manual_seed(0)
-    k, h, w = 2, 5, 6
+    k = 2
+    assert ((h + 2 * k) * (w + 2 * k) <= GEMM_MAX_PADDED_POSITIONS) == (h == 5)
     sam = SpatialAlignment(7, (h, w), max_displacement=k)
     cur, adj = torch.randn(2, 2, 7, h, w)
     corr = sam.correlation(cur, adj)

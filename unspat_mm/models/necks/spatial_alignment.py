@@ -65,15 +65,21 @@ def warp_features(feats: Tensor, params: Tensor, padding_mode: str = 'zeros') ->
                          align_corners=False)
 
 
-@functools.lru_cache(maxsize=8)
-def _offset_index(h: int, w: int, k: int) -> Tensor:
+# padded maps up to this many positions (20 x 20) take the correlation GEMM
+GEMM_MAX_PADDED_POSITIONS = 400
+
+
+@functools.lru_cache(maxsize=16)
+def _offset_index(h: int, w: int, k: int, device: torch.device) -> Tensor:
     """(1, H W, (2k+1)^2) index into a (H+2k)(W+2k) padded map: for each position
-    (y, x) the padded positions (y + dy, x + dx), dy, dx in 0..2k, row-major."""
+    (y, x) the padded positions (y + dy, x + dx), dy, dx in 0..2k, row-major; cached
+    per device (no host-to-device copy per call)."""
     ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')
     offsets = torch.arange(2 * k + 1)
     rows = rearrange(ys, 'h w -> (h w) 1 1') + rearrange(offsets, 'dy -> 1 dy 1')
     cols = rearrange(xs, 'h w -> (h w) 1 1') + rearrange(offsets, 'dx -> 1 1 dx')
-    return rearrange(rows * (w + 2 * k) + cols, 'hw dy dx -> 1 hw (dy dx)')
+    index = rearrange(rows * (w + 2 * k) + cols, 'hw dy dx -> 1 hw (dy dx)')
+    return index.to(device)
 
 
 @MODELS.register_module()
@@ -131,15 +137,20 @@ class SpatialAlignment(BaseModule):
         h, w = current.shape[-2:]
         cur = F.normalize(current, dim=1)
         adj = F.pad(F.normalize(adjacent, dim=1), (k, k, k, k))
-        # One GEMM of every position against every padded position, then the (2k+1)^2
-        # offsets picked out: (H W) x (H+2k)(W+2k) dot products. For the paper's 8x8
-        # maps that is 5x faster on the CPU than (2k+1)^2 strided products (their
-        # temporaries dominate), and it is one exportable MatMul + GatherElements.
-        gram = torch.bmm(rearrange(cur, 'n c h w -> n (h w) c'),
-                         rearrange(adj, 'n c h w -> n c (h w)'))
-        index = _offset_index(h, w, k).to(gram.device)
-        corr = gram.gather(2, index.expand(gram.shape[0], -1, -1))
-        return rearrange(corr, 'n (h w) d -> n d h w', h=h)
+        if (h + 2 * k) * (w + 2 * k) <= GEMM_MAX_PADDED_POSITIONS:
+            # One GEMM of every position against every padded position, then the
+            # (2k+1)^2 offsets picked out: for the paper's 8x8 maps 5x faster on the CPU
+            # than the strided products below (their temporaries dominate), and one
+            # exportable MatMul + GatherElements. Its cost grows as (H W)^2, hence the bound.
+            gram = torch.bmm(rearrange(cur, 'n c h w -> n (h w) c'),
+                             rearrange(adj, 'n c h w -> n c (h w)'))
+            index = _offset_index(h, w, k, gram.device)
+            corr = gram.gather(2, index.expand(gram.shape[0], -1, -1))
+            return rearrange(corr, 'n (h w) d -> n d h w', h=h)
+        # one product per offset over views of the padded map (an unfold would copy a
+        # (2k+1)^2-times larger tensor)
+        return torch.stack([(cur * adj[:, :, dy:dy + h, dx:dx + w]).sum(dim=1)
+                            for dy in range(2 * k + 1) for dx in range(2 * k + 1)], dim=1)
 
     def predict_params(self, current: Tensor, adjacent: Tensor) -> Tensor:
         """(N, C, H, W) x 2 -> (N, 3) parameters (s, tx, ty) aligning
