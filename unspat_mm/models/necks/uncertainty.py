@@ -103,8 +103,9 @@ def temporal_median(feats: Tensor, dim: int = 1) -> Tensor:
     Where a gradient is needed (training) it is ``torch.median`` itself, with its
     gradient. Otherwise (inference, evaluation, ONNX export) the same values come from
     a sorting network of elementwise ``minimum``/``maximum`` over the ``n`` slices:
-    every output is one of the inputs, so the values are bit-identical
-    (``tests/test_models/test_necks/test_uncertainty.py``); it is about 9x faster on
+    every output is one of the inputs, so the values are the same (bit for bit, but for
+    the sign of a zero among tied zeros; ``tests/test_models/test_necks/
+    test_uncertainty.py``); it is about 9x faster on
     the CPU for T = 16 than ``torch.median`` over a non-last dimension, and ONNX has
     Min/Max but no median operator (torch's exporters fail on ``torch.median``).
     """
