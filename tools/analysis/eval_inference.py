@@ -122,7 +122,8 @@ def evaluate(config: str, checkpoint: str, det: str = 'gt', max_sequences: int =
     sequence_ids = list(dict.fromkeys(ann['sequence_id'].tolist()))[:max_sequences]
     rows = np.flatnonzero(np.isin(ann['sequence_id'], sequence_ids))
     reference = _test_step_samples(model, torch.utils.data.Subset(dataset, rows))
-    matched, kept = [], []
+    position = {int(r): i for i, r in enumerate(rows)}  # dataset row -> reference index
+    matched = []
     with tempfile.TemporaryDirectory() as tmp:
         for sid in sequence_ids:
             seq_rows = np.flatnonzero(ann['sequence_id'] == sid)
@@ -136,20 +137,20 @@ def evaluate(config: str, checkpoint: str, det: str = 'gt', max_sequences: int =
                         for k, r in enumerate(seq_rows)]), f)
                 inferencer.detector = build_detector(path)
             results = list(inferencer(frames, show_progress=False))
-            for k, (r, result) in enumerate(zip(seq_rows, results)):
+            for r, result in zip(seq_rows, results):
                 person = match_person(result['predictions'], _xyxy(ann['bbox'][r]))
                 if person is not None:
-                    matched.append((int(np.flatnonzero(rows == r)[0]), person))
-    with torch.no_grad():
-        for index, person in matched:
-            body = model.head.body_model(torch.as_tensor(person['theta'])[None],
-                                         torch.as_tensor(person['betas'])[None])
-            sample = dict(reference[index])
-            sample.update(pred_theta=torch.as_tensor(person['theta']),
-                          pred_betas=torch.as_tensor(person['betas']),
-                          **{f'pred_{key}': body[key][0]
-                             for key in ('vertices', 'joints14', 'joints17', 'joints24')})
-            kept.append(sample)
+                    matched.append((position[int(r)], person))
+    kept = []
+    if matched:
+        theta = torch.as_tensor(np.stack([p['theta'] for _, p in matched]))
+        betas = torch.as_tensor(np.stack([p['betas'] for _, p in matched]))
+        with torch.no_grad():
+            body = model.head.body_model(theta, betas)
+        for i, (index, _) in enumerate(matched):
+            kept.append(dict(reference[index], pred_theta=theta[i], pred_betas=betas[i],
+                             **{f'pred_{key}': body[key][i]
+                                for key in ('vertices', 'joints14', 'joints17', 'joints24')}))
     metric_cfg = _mesh_metric_cfg(cfg)
     covered = [reference[index] for index, _ in matched]
     return dict(frames=len(reference), covered=len(matched),
